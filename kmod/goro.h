@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * goro.ko internal header: the instance and M objects shared by main.c
+ * (device, lifetime, dispatch, mmap), park.c (M park/unpark/switch) and
+ * note.c (one-shot notes).  Nothing here is ABI; uapi/linux/goro.h is.
+ */
+#ifndef _GORO_KMOD_GORO_H
+#define _GORO_KMOD_GORO_H
+
+#include <linux/atomic.h>
+#include <linux/kref.h>
+#include <linux/mutex.h>
+#include <linux/pid.h>
+#include <linux/rcupdate.h>
+#include <linux/sched.h>
+#include <linux/types.h>
+#include <linux/wait.h>
+#include <linux/xarray.h>
+
+#include <linux/goro.h>
+
+#define GORO_MAX_SLOTS		1024
+#define GORO_SHM_SIZE		round_up(GORO_MAX_SLOTS * \
+					 sizeof(struct goro_mslot), PAGE_SIZE)
+
+/*
+ * Objects, lifetimes, references
+ * ------------------------------
+ *
+ * struct goro_inst: one per open() of /dev/goro.  Created by open(),
+ * bound to the opening thread group (a reference on its struct pid is
+ * held for the instance's life).  Its kref starts at one, owned by the
+ * struct file; release() drops it.  Every ioctl runs with the file
+ * reference held by the syscall layer, so no handler (and no sleeper in
+ * M_PARK or NOTE_SLEEP) can outlive the instance, and release() never
+ * races with a handler.  The mmap of the slot area holds the file too,
+ * so the area outlives every mapping.
+ *
+ * struct goro_m: one per registered thread (an M).  Owned by the
+ * instance through two indexes: ms[slot] (RCU-published, for unparkers
+ * of any thread) and mtab (xarray keyed by the global tid, for the
+ * caller's own M).  Holds a reference on its task_struct.  Removed by
+ * M_UNREGISTER from its own thread, by M_REGISTER/-ENOSPC reaping when
+ * its thread has exited, or by release().  Freed after an RCU grace
+ * period (goro_m_free()), because M_UNPARK/M_SWITCH reach a target M
+ * under rcu_read_lock() only, without a reference; the task reference
+ * is dropped in the same RCU callback so that wake-ups from such
+ * readers never touch a freed task.  The module's exit waits for those
+ * callbacks with rcu_barrier().
+ *
+ * The caller's own M needs no reference either: only its own thread
+ * (unregister), reaping (which only takes Ms whose thread has exited)
+ * and release() (no ioctl running) remove it.
+ *
+ * struct goro_knote: one per note address that has state (a sleeper or
+ * the woken flag).  Owned by inst->notes; freed by the last sleeper to
+ * leave an unwoken note, by NOTE_CLEAR of a note with no sleeper, or by
+ * release().  A sleeper keeps it alive by being counted in nsleepers.
+ */
+
+/*
+ * Lock order (outer first)
+ * ------------------------
+ *
+ *   inst->m_lock (mutex)       registration: ms[] and mtab updates
+ *   inst->note_lock (mutex)    the note table and every note's state
+ *     xa_lock of mtab / notes  taken inside xa_*() calls only
+ *   m->wq.lock, note->wq.lock  taken inside wake_up*() / prepare_to_wait()
+ *     scheduler locks          inside wake-ups
+ *
+ * m_lock and note_lock are never held together.  The M_PARK,
+ * M_UNPARK and M_SWITCH paths take no lock of the instance: the token
+ * is an atomic and the target M is found under RCU.
+ */
+
+struct goro_m {
+	/* immutable while registered */
+	struct goro_inst *inst;
+	struct task_struct *task;	/* reference held */
+	pid_t gtid;			/* global tid, the mtab key */
+	u32 slot;
+
+	/* lock-free: the unpark token, a semaphore of one */
+	atomic_t token;
+	/* parked thread waits here; its lock orders token vs. sleep */
+	wait_queue_head_t wq;
+
+	/* written only by the M's own thread */
+	u64 nparks;
+	/* any thread of the instance */
+	atomic64_t nwakes;
+
+	struct rcu_head rcu;
+};
+
+struct goro_knote {
+	u64 addr;
+	wait_queue_head_t wq;
+
+	/*
+	 * protected by inst->note_lock; woken and wakeseq are also read
+	 * locklessly by sleepers re-checking after a wake-up
+	 */
+	bool woken;
+	u64 wakeseq;			/* WAKEUPs so far */
+	unsigned int nsleepers;
+};
+
+struct goro_inst {
+	struct kref ref;
+	struct pid *owner;		/* thread group; reference held */
+	struct goro_mslot *shm;		/* vmalloc_user, GORO_SHM_SIZE */
+
+	/* protected by m_lock (readers: RCU for ms[], xa_load for mtab) */
+	struct mutex m_lock;
+	struct xarray mtab;		/* global tid -> struct goro_m */
+	unsigned int nr_m;
+	struct goro_m __rcu *ms[GORO_MAX_SLOTS];
+
+	/* protected by note_lock */
+	struct mutex note_lock;
+	struct xarray notes;		/* addr >> 3 -> struct goro_knote */
+	unsigned int nr_notes;
+};
+
+/* park.c */
+int goro_m_register(struct goro_inst *inst, void __user *argp);
+int goro_m_unregister(struct goro_inst *inst, void __user *argp);
+int goro_m_park(struct goro_inst *inst, void __user *argp);
+int goro_m_unpark(struct goro_inst *inst, void __user *argp);
+int goro_m_switch(struct goro_inst *inst, void __user *argp);
+void goro_m_release_all(struct goro_inst *inst);
+
+/* note.c */
+int goro_note_sleep(struct goro_inst *inst, void __user *argp);
+int goro_note_wakeup(struct goro_inst *inst, void __user *argp);
+int goro_note_clear(struct goro_inst *inst, void __user *argp);
+void goro_note_release_all(struct goro_inst *inst);
+
+/*
+ * park.c, shared with note.c: called in TASK_INTERRUPTIBLE after
+ * prepare_to_wait(), sleeps until a wake-up, a signal or the absolute
+ * CLOCK_MONOTONIC deadline.  Returns false, without sleeping, when the
+ * deadline has already passed; true after any sleep (the caller then
+ * re-checks its condition and calls again).
+ */
+bool goro_sleep_until(u64 deadline_ns);
+
+/* Reserved input words must be zero so that they can become fields. */
+static inline bool goro_all_zero(const __u64 *v, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (v[i])
+			return false;
+	return true;
+}
+
+static inline pid_t goro_inst_tgid(const struct goro_inst *inst)
+{
+	return pid_nr(inst->owner);
+}
+
+#endif /* _GORO_KMOD_GORO_H */

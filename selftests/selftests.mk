@@ -1,0 +1,7 @@
+# Test programs: the ioctl ABI suite and the library suite.  Each fragment
+# appends its binaries to SELFTESTS, VM_TESTS and NATIVE_TESTS.
+-include selftests/goro/goro.mk
+-include selftests/libgoro/tests.mk
+
+.PHONY: selftests
+selftests: $(SELFTESTS)

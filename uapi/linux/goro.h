@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * goro: kernel assistance for the goro user-space runtime (/dev/goro).
+ *
+ * This header is the whole ABI between goro.ko and libgoro; it is ABI
+ * forever.  Rules every struct below follows:
+ *
+ *  - only __u32/__u64/__s64 fields, naturally aligned, each struct a
+ *    multiple of 8 bytes, user pointers carried as __u64;
+ *  - a flags word; unknown flag bits are rejected with -EINVAL;
+ *  - explicit pad and reserved fields that must be zero on input
+ *    (-EINVAL otherwise), checked before any work is done, so that they
+ *    can become fields later;
+ *  - timeouts are absolute CLOCK_MONOTONIC nanoseconds, GORO_NO_DEADLINE
+ *    for none, so an interrupted call restarts with the same argument.
+ *
+ * One open() of /dev/goro creates an instance bound to the opening
+ * process; every ioctl and mmap from another process fails with -EPERM.
+ * GORO_IOC_INFO is the handshake: user space probes abi_version and
+ * the feature bits instead of guessing from kernel versions.
+ *
+ * Documentation/userspace-api/goro.rst documents every ioctl and errno.
+ */
+#ifndef _UAPI_LINUX_GORO_H
+#define _UAPI_LINUX_GORO_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define GORO_ABI_VERSION	1
+
+/* Absolute deadline meaning "wait forever". */
+#define GORO_NO_DEADLINE	(~(__u64)0)
+
+/* Feature bits reported by GORO_IOC_INFO. */
+#define GORO_FEAT_PARK		(1ULL << 0)	/* M_PARK/M_UNPARK/M_SWITCH */
+#define GORO_FEAT_NOTE		(1ULL << 1)	/* NOTE_SLEEP/WAKEUP/CLEAR */
+#define GORO_FEAT_SHM		(1ULL << 2)	/* mmap of the slot area */
+#define GORO_FEAT_TRACE		(1ULL << 3)	/* goro:* tracepoints */
+
+/*
+ * Shared slot area: mmap(NULL, info.shm_size, PROT_READ | PROT_WRITE,
+ * MAP_SHARED, fd, 0).  Slot i lives at byte offset i * sizeof(struct
+ * goro_mslot).  The mapping is writable by user space as a whole; the
+ * kernel never trusts what it reads there for anything but scheduling
+ * hints (it keeps its own copy of every decision), so a process that
+ * scribbles over a kernel-owned field harms only itself.
+ *
+ * Ownership per field: "user" fields are written by libgoro and read by
+ * the kernel; "kernel" fields are written by the kernel and read by
+ * libgoro.
+ */
+#define GORO_MSTATUS_IDLE	0	/* M has no P, parked or spinning */
+#define GORO_MSTATUS_RUNNING	1	/* M runs goroutine code on a P */
+#define GORO_MSTATUS_SCHED	2	/* M runs the scheduler on a P */
+#define GORO_MSTATUS_SYSCALL	3	/* M is in a syscall it announced */
+
+struct goro_mslot {
+	/* user: written by libgoro */
+	__u64 curg;		/* id of the running goroutine, 0 = none */
+	__u64 since_ns;		/* CLOCK_MONOTONIC ns when curg started */
+	__u32 status;		/* GORO_MSTATUS_* */
+	__u32 p;		/* index of the P held + 1, 0 = none */
+	/* kernel: written by goro.ko */
+	__u32 tid;		/* thread id of the M, 0 = free slot */
+	__u32 kflags;		/* reserved for kernel decisions, 0 today */
+	__u64 nparks;		/* M_PARK/M_SWITCH calls that slept */
+	__u64 nwakes;		/* unparks delivered to this slot */
+	__u64 reserved[2];
+};
+
+/* GORO_IOC_INFO: ABI handshake. flags and reserved must be zero. */
+struct goro_info {
+	__u32 abi_version;	/* out: GORO_ABI_VERSION */
+	__u32 flags;		/* in: 0 */
+	__u64 features;		/* out: GORO_FEAT_* */
+	__u32 max_slots;	/* out: number of M slots of an instance */
+	__u32 slot_size;	/* out: sizeof(struct goro_mslot) */
+	__u64 shm_size;		/* out: bytes to mmap at offset 0 */
+	__u64 reserved[4];	/* in: 0; out: 0 */
+};
+
+/*
+ * GORO_IOC_M_REGISTER: the calling thread becomes an M of the instance
+ * and is given the lowest free slot.  -EBUSY if it is one already,
+ * -ENOSPC when every slot is taken.
+ */
+struct goro_m_register {
+	__u32 flags;		/* in: 0 */
+	__u32 slot;		/* out: the M's slot */
+	__u64 reserved[3];	/* in: 0 */
+};
+
+/* GORO_IOC_M_UNREGISTER: the calling thread stops being an M (-EPERM if
+ * it is not one).  Its slot is freed; a pending unpark token is dropped. */
+struct goro_m_unregister {
+	__u32 flags;		/* in: 0 */
+	__u32 pad;		/* in: 0 */
+	__u64 reserved[2];	/* in: 0 */
+};
+
+/*
+ * GORO_IOC_M_PARK: park the calling M until it is unparked, the
+ * deadline passes (-ETIMEDOUT) or a signal arrives (-EINTR; call again
+ * with the same deadline).  Each M owns one unpark token (a semaphore of
+ * one): an unpark that comes before the park is not lost, and the park
+ * then returns 0 at once.  -EPERM if the caller is not an M.
+ */
+struct goro_m_park {
+	__u64 deadline_ns;	/* in: absolute CLOCK_MONOTONIC, or GORO_NO_DEADLINE */
+	__u32 flags;		/* in: 0 */
+	__u32 pad;		/* in: 0 */
+	__u64 reserved[2];	/* in: 0 */
+};
+
+/* GORO_IOC_M_UNPARK: give slot's M its token and wake it if parked.
+ * -EINVAL for a slot >= max_slots, -ESRCH for a free slot. */
+struct goro_m_unpark {
+	__u32 slot;		/* in */
+	__u32 flags;		/* in: 0 */
+	__u64 reserved[2];	/* in: 0 */
+};
+
+/*
+ * GORO_IOC_M_SWITCH: unpark slot and park the caller, in one call, with
+ * the hand-off hint that lets the woken M run on the caller's CPU.  The
+ * unpark happens even when the park then fails (signal, timeout).
+ * Errors: those of M_UNPARK for slot (the caller does not park then),
+ * those of M_PARK for the caller; slot == caller's own slot is -EINVAL.
+ */
+struct goro_m_switch {
+	__u64 deadline_ns;	/* in: as M_PARK */
+	__u32 slot;		/* in: the M to wake */
+	__u32 flags;		/* in: 0 */
+	__u64 reserved[2];	/* in: 0 */
+};
+
+/*
+ * GORO_IOC_NOTE_SLEEP / NOTE_WAKEUP / NOTE_CLEAR: Go's one-shot notes.
+ * A note is named by a user address of the owning process (8-byte
+ * aligned, non-zero: -EINVAL otherwise); the kernel keeps its state.
+ * WAKEUP marks the note woken and wakes every sleeper; a second WAKEUP
+ * before CLEAR is -EBUSY (Go throws "wakeup - double wakeup").  SLEEP
+ * returns 0 at once on a woken note, else sleeps until WAKEUP, the
+ * deadline (-ETIMEDOUT) or a signal (-EINTR).  CLEAR makes the note
+ * unwoken again.  deadline_ns must be 0 for WAKEUP and CLEAR.  An
+ * instance holds at most GORO_MAX_NOTES notes with state (-ENOSPC).
+ */
+#define GORO_MAX_NOTES		65536
+
+struct goro_note {
+	__u64 addr;		/* in: the note's key */
+	__u64 deadline_ns;	/* in: SLEEP only, as M_PARK; else 0 */
+	__u32 flags;		/* in: 0 */
+	__u32 pad;		/* in: 0 */
+	__u64 reserved[2];	/* in: 0 */
+};
+
+#define GORO_IOC_MAGIC		0xBE
+
+#define GORO_IOC_INFO		_IOWR(GORO_IOC_MAGIC, 0x00, struct goro_info)
+#define GORO_IOC_M_REGISTER	_IOWR(GORO_IOC_MAGIC, 0x01, struct goro_m_register)
+#define GORO_IOC_M_UNREGISTER	_IOW(GORO_IOC_MAGIC, 0x02, struct goro_m_unregister)
+#define GORO_IOC_M_PARK		_IOW(GORO_IOC_MAGIC, 0x03, struct goro_m_park)
+#define GORO_IOC_M_UNPARK	_IOW(GORO_IOC_MAGIC, 0x04, struct goro_m_unpark)
+#define GORO_IOC_M_SWITCH	_IOW(GORO_IOC_MAGIC, 0x05, struct goro_m_switch)
+#define GORO_IOC_NOTE_SLEEP	_IOW(GORO_IOC_MAGIC, 0x06, struct goro_note)
+#define GORO_IOC_NOTE_WAKEUP	_IOW(GORO_IOC_MAGIC, 0x07, struct goro_note)
+#define GORO_IOC_NOTE_CLEAR	_IOW(GORO_IOC_MAGIC, 0x08, struct goro_note)
+
+#endif /* _UAPI_LINUX_GORO_H */
