@@ -1,0 +1,111 @@
+#!/bin/busybox sh
+# init.sh: /init of the goro test VM (PID 1, busybox sh).
+#
+# run-vm.sh packs this file as /init together with /etc/goro-vm.conf (the
+# options of the run), goro.ko and the test binaries under /tests.  The
+# host learns everything from the serial console, so every step prints a
+# line starting with "@@VM " that run-vm.sh parses; a step that fails says
+# so on such a line instead of stopping the VM, and the last steps (dmesg,
+# "@@VM done", reboot) always run.  "reboot -f" ends qemu, which runs with
+# -no-reboot.  Invariant: the "@@VM begin NAME" and "@@VM end NAME rc=N"
+# markers of a test enclose all of its output.
+
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mkdir -p /proc /sys /dev /tmp
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+
+# VM_KMOD (1: insmod /goro.ko), VM_MODE (tests or script), VM_ENV (the
+# tests' environment, K=V words), VM_TEST_TIMEOUT (seconds per test).
+VM_KMOD=1 VM_MODE=tests VM_ENV="" VM_TEST_TIMEOUT=600
+. /etc/goro-vm.conf
+
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+
+echo
+echo "@@VM booted $(uname -r) at $(uptime_s) s"
+
+kmemleak=/sys/kernel/debug/kmemleak
+# Forget what the boot itself left behind: only leaks of the run count.
+[ -w $kmemleak ] && echo clear >$kmemleak
+
+loaded=0
+if [ "$VM_KMOD" = 1 ]; then
+	if err=$(insmod /goro.ko 2>&1); then
+		loaded=1
+		echo "@@VM insmod ok"
+		[ -c /dev/goro ] || echo "@@VM no /dev/goro after insmod"
+	else
+		echo "@@VM insmod failed: $err"
+	fi
+fi
+
+# dump_and_reboot: the last words of a VM that cannot go on.
+dump_and_reboot() {
+	echo "@@VM dmesg-begin"
+	dmesg
+	echo "@@VM dmesg-end"
+	echo "@@VM done at $(uptime_s) s"
+	sync
+	reboot -f
+}
+
+# run_one NAME: /tests/NAME under the per-test timeout.  A test that
+# SIGKILL cannot end is stuck in the kernel (goro.ko, most likely): the
+# watchdog then dumps the blocked tasks (sysrq w) and dmesg and ends the
+# VM, which is better for debugging than the host's timeout.
+run_one() {
+	local name="$1" start rc wd
+
+	echo "@@VM begin $name"
+	start=$(uptime_s)
+	(
+		sleep $((VM_TEST_TIMEOUT + 30))
+		echo "@@VM stuck $name: SIGKILL did not end it in 30 s"
+		echo w >/proc/sysrq-trigger
+		dump_and_reboot
+	) &
+	wd=$!
+	# shellcheck disable=SC2086
+	(cd /tmp && exec timeout -s KILL "$VM_TEST_TIMEOUT" \
+		env $VM_ENV "/tests/$name" </dev/null 2>&1)
+	rc=$?
+	kill $wd 2>/dev/null
+	wait $wd 2>/dev/null
+	echo "@@VM end $name rc=$rc secs=$(awk "BEGIN { print $(uptime_s) - $start }")"
+}
+
+if [ "$VM_KMOD" = 1 ] && [ $loaded = 0 ]; then
+	echo "@@VM tests not run: goro.ko is not loaded"
+elif [ "$VM_MODE" = script ]; then
+	run_one script.sh
+else
+	while read -r name; do
+		run_one "$name"
+	done </tests.list
+fi
+
+if [ $loaded = 1 ]; then
+	if err=$(rmmod goro 2>&1); then
+		echo "@@VM rmmod ok"
+	else
+		echo "@@VM rmmod failed: $err (refcnt $(cat /sys/module/goro/refcnt 2>/dev/null))"
+	fi
+fi
+
+# kmemleak reports an object only once it is older than 5 s and was seen
+# unreferenced by a scan; debug kernels only, Debian's have no kmemleak.
+if [ -w $kmemleak ]; then
+	sleep 6
+	echo scan >$kmemleak
+	echo "@@VM kmemleak-begin"
+	cat $kmemleak
+	echo "@@VM kmemleak-end"
+fi
+
+dump_and_reboot
