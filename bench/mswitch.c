@@ -9,18 +9,24 @@
  *   unpark+park   M_UNPARK then M_PARK: two ioctls per hand-off;
  *   futex         FUTEX_WAKE then FUTEX_WAIT on a shared word: the twin.
  * The result is the time of one round trip (two hand-offs), and
- * ratio = goro / futex (lower is better):
- *   bench mswitch: switch=X futex=Y ns/op ratio=Z
- *   bench munpark: unpark+park=X futex=Y ns/op ratio=Z
+ * ratio = goro / futex (lower is better), for three placements of the
+ * two threads:
+ *   bench mswitch: switch=X futex=Y ns/op ratio=Z             (split)
+ *   bench munpark: unpark+park=X futex=Y ns/op ratio=Z        (split)
+ *   bench mswitch/cpus=same: ...   bench munpark/cpus=same: ...
+ *   bench mswitch/cpus=none: ...   bench munpark/cpus=none: ...
  *
- * Placement (-c): "none" (the default) leaves both threads to the
- * scheduler, as libgoro leaves its Ms: M_SWITCH's sync wake-up hint
- * lets the scheduler run the woken M on the caller's CPU, and that is
- * the decision this benchmark must see.  "split" pins the threads to two
- * CPUs (a hand-off between Ms on two busy Ps: every wake-up crosses
- * CPUs, where M_SWITCH's optimistic spin pays off), "same" pins both to
- * one CPU (a pure context switch).  -a also prints the other two, as
- * comment lines ("# cpus=split: bench ...").
+ * The headline (unsuffixed) lines pin the threads to two different
+ * CPUs: the hand-off M_SWITCH exists for, between two Ms that each have
+ * a CPU, and the placement whose result is steadiest on a quiet host
+ * (unpinned, the scheduler sometimes stacks both threads on one CPU and
+ * sometimes not, and the result jumps by 10x and more; on a host that
+ * runs other VMs beside this one, no placement is steady under TCG).  "same" pins
+ * both to one CPU: a pure context switch, where M_SWITCH's sync hint
+ * and spin must not cost more than the futex pair.  "none" leaves them
+ * to the scheduler, as libgoro leaves its Ms.  The two diagnostic
+ * placements run a tenth of the round trips (on one CPU, each round trip
+ * can cost 100+ us under TCG); -c PLACEMENT runs one, with all of them.
  *
  * Without /dev/goro (natively), it says it skipped and exits 0.
  */
@@ -42,9 +48,9 @@
 #include <linux/goro.h>
 
 enum method { M_SWITCH, M_UNPARK_PARK, M_FUTEX };
-enum placement { PLACE_NONE, PLACE_SPLIT, PLACE_SAME };
+enum placement { PLACE_SPLIT, PLACE_SAME, PLACE_NONE };
 
-static const char *const placement_names[] = { "none", "split", "same" };
+static const char *const placement_names[] = { "split", "same", "none" };
 #define NR_PLACEMENTS	3
 
 struct pair {
@@ -240,51 +246,48 @@ static double measure(int fd, enum method m, enum placement p, long rounds)
 	return best;
 }
 
-static int report(int fd, enum placement p, long rounds, const char *pfx)
+static int report(int fd, enum placement p, long rounds)
 {
+	const char *sfx = p == PLACE_SPLIT ? "" :
+			  p == PLACE_SAME ? "/cpus=same" : "/cpus=none";
 	double sw, up, fx;
 
 	sw = measure(fd, M_SWITCH, p, rounds);
 	up = measure(fd, M_UNPARK_PARK, p, rounds);
 	fx = measure(fd, M_FUTEX, p, rounds);
 	if (sw < 0 || up < 0 || fx < 0) {
-		printf("bench mswitch: failed (%s)\n",
+		printf("bench mswitch%s: failed (%s)\n", sfx,
 		       strerror(-(int)(sw < 0 ? sw : up < 0 ? up : fx)));
 		return 1;
 	}
-	printf("%sbench mswitch: switch=%.1f futex=%.1f ns/op ratio=%.2f\n",
-	       pfx, sw, fx, sw / fx);
-	printf("%sbench munpark: unpark+park=%.1f futex=%.1f ns/op ratio=%.2f\n",
-	       pfx, up, fx, up / fx);
+	printf("bench mswitch%s: switch=%.1f futex=%.1f ns/op ratio=%.2f\n",
+	       sfx, sw, fx, sw / fx);
+	printf("bench munpark%s: unpark+park=%.1f futex=%.1f ns/op ratio=%.2f\n",
+	       sfx, up, fx, up / fx);
 	fflush(stdout);
 	return 0;
 }
 
 static void usage(const char *prog)
 {
-	fprintf(stderr, "usage: %s [-c split|same|none] [-a] [ROUNDS]\n",
-		prog);
+	fprintf(stderr, "usage: %s [-c split|same|none] [ROUNDS]\n", prog);
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
-	enum placement p = PLACE_NONE;
-	bool all = false;
+	int only = -1;
 	long rounds = 200000;
 	int fd, opt, ret;
 
-	while ((opt = getopt(argc, argv, "c:a")) != -1) {
+	while ((opt = getopt(argc, argv, "c:")) != -1) {
 		switch (opt) {
 		case 'c':
-			for (p = 0; p < NR_PLACEMENTS; p++)
-				if (!strcmp(optarg, placement_names[p]))
+			for (only = 0; only < NR_PLACEMENTS; only++)
+				if (!strcmp(optarg, placement_names[only]))
 					break;
-			if (p == NR_PLACEMENTS)
+			if (only == NR_PLACEMENTS)
 				usage(argv[0]);
-			break;
-		case 'a':
-			all = true;
 			break;
 		default:
 			usage(argv[0]);
@@ -302,15 +305,13 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
-	ret = report(fd, p, rounds, "");
-	for (enum placement q = 0; all && !ret && q < NR_PLACEMENTS; q++) {
-		char pfx[32];
-
-		if (q == p)
-			continue;
-		snprintf(pfx, sizeof(pfx), "# cpus=%s: ", placement_names[q]);
-		ret = report(fd, q, rounds, pfx);
-	}
+	ret = 0;
+	for (enum placement p = 0; !ret && p < NR_PLACEMENTS; p++)
+		if (only == (int)p)
+			ret = report(fd, p, rounds);
+		else if (only < 0)
+			ret = report(fd, p, p == PLACE_SPLIT ? rounds :
+					    rounds / 10 + 1);
 	close(fd);
 	return ret;
 }

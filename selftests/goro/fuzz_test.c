@@ -70,7 +70,7 @@ static void on_sigusr1(int sig)
 	(void)sig;
 }
 
-/* ---- the other threads ------------------------------------------------------- */
+/* ---- the other threads --------------------------------------------------- */
 
 struct helper {
 	struct fuzz *fz;
@@ -80,7 +80,7 @@ struct helper {
 	long parks;
 };
 
-/* An M that parks for a millisecond at a time; helper 0 also unparks the fuzzer. */
+/* An M parking a millisecond at a time; helper 0 also unparks the fuzzer. */
 static void *helper_fn(void *arg)
 {
 	struct helper *h = arg;
@@ -121,7 +121,7 @@ static void *interrupter_fn(void *arg)
 	return NULL;
 }
 
-/* ---- commands and their expected results ------------------------------------- */
+/* ---- commands and their expected results --------------------------------- */
 
 static const unsigned long known_cmds[] = {
 	GORO_IOC_INFO, GORO_IOC_M_REGISTER, GORO_IOC_M_UNREGISTER,
@@ -201,7 +201,7 @@ static unsigned long random_cmd(struct fuzz *fz)
 		return _IOC(dirs[fuzz_below(fz, 4)], GORO_IOC_MAGIC,
 			    fuzz_below(fz, 256), size);
 	}
-	if (k < 75) {		/* one of ours, another size or direction */
+	if (k < 75) {		/* one of ours, other size or direction */
 		cmd = known_cmds[fuzz_below(fz, NR_KNOWN)];
 		if (fuzz_below(fz, 2))
 			cmd ^= (unsigned long)(1 + fuzz_below(fz, 16)) << 3
@@ -281,7 +281,7 @@ static uint64_t random_addr(struct fuzz *fz)
 	}
 }
 
-/* Fill arg for cmd: random bytes, or a well-formed struct with one word spoiled. */
+/* Random bytes for cmd, or a well-formed struct with a word spoiled. */
 static void random_struct(struct fuzz *fz, unsigned long cmd,
 			  union fuzz_arg *arg, size_t words)
 {
@@ -330,11 +330,12 @@ static void *random_ptr(struct fuzz *fz, void *good, unsigned long cmd)
 	return good;
 }
 
-/* ---- the test ------------------------------------------------------------------- */
+/* ---- the test ------------------------------------------------------------ */
 
 struct fuzz_stats {
 	long calls;
-	long by_result[NR_KNOWN + 1][4];	/* 0, EINVAL/ENOTTY, EFAULT, other */
+	/* per command: 0, -EINVAL or -ENOTTY, -EFAULT, other */
+	long by_result[NR_KNOWN + 1][4];
 	long unexpected;
 };
 
@@ -417,11 +418,11 @@ TEST_F_TIMEOUT(fuzz, random_ioctls, 600)
 		else if (k >= 0 && !ret && cmd == GORO_IOC_M_UNREGISTER)
 			fz->fuzzer_slot = ~0u;
 	}
-	ksft_print_msg("fuzz: %ld calls in %.1f s\n", st.calls,
-		       (goro_now_ns() - t0) / 1e9);
-
+	t0 = goro_now_ns() - t0;
+	/* no more signals from here on: they would cut the output short */
 	fz->stop = true;
 	pthread_join(ith, NULL);
+	ksft_print_msg("fuzz: %ld calls in %.1f s\n", st.calls, t0 / 1e9);
 	for (int i = 0; i < 2; i++) {
 		pthread_join(hth[i], NULL);
 		EXPECT_EQ(0, helpers[i].reg_ret);
@@ -469,25 +470,24 @@ TEST_F(fuzz, random_mmaps)
 		int prot, flags, err;
 		bool valid, bad;
 		void *p;
+		const size_t lens[] = {
+			page, size, size + page,
+			fuzz_below(fz, 2 * size) + 1,
+			(size_t)fuzz_below(fz, 1 << 20) * page + 1,
+		};
+		const off_t offs[] = {
+			0, 0, (off_t)fuzz_below(fz, 64) * page,
+			(off_t)(fuzz_rand(fz) & 0x7fffffffff000ULL),
+		};
 
-		switch (fuzz_below(fz, 5)) {
-		case 0: len = page; break;
-		case 1: len = size; break;
-		case 2: len = size + page; break;
-		case 3: len = fuzz_below(fz, 2 * size) + 1; break;
-		default: len = (size_t)fuzz_below(fz, 1 << 20) * page + 1; break;
-		}
-		switch (fuzz_below(fz, 4)) {
-		case 0:
-		case 1: off = 0; break;
-		case 2: off = (off_t)fuzz_below(fz, 64) * page; break;
-		default: off = (off_t)(fuzz_rand(fz) & 0x7fffffffff000ULL); break;
-		}
+		len = lens[fuzz_below(fz, ARRAY_SIZE(lens))];
+		off = offs[fuzz_below(fz, ARRAY_SIZE(offs))];
 		prot = fuzz_below(fz, 8) & (PROT_READ | PROT_WRITE | PROT_EXEC);
 		flags = flagset[fuzz_below(fz, 3)];
 
 		/* mmap rounds len up to whole pages */
-		valid = off == 0 && flags != MAP_PRIVATE && !(prot & PROT_EXEC) &&
+		valid = off == 0 && flags != MAP_PRIVATE &&
+			!(prot & PROT_EXEC) &&
 			(len + page - 1) / page * page <= size;
 		p = mmap(NULL, len, prot, flags, fz->fd, off);
 		err = errno;

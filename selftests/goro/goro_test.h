@@ -122,6 +122,22 @@ static inline int goro_note_op(int fd, unsigned long cmd, const void *addr,
 	return goro_ioc(fd, cmd, &note);
 }
 
+static inline int goro_note_sleep(int fd, const void *addr,
+				  uint64_t deadline_ns)
+{
+	return goro_note_op(fd, GORO_IOC_NOTE_SLEEP, addr, deadline_ns);
+}
+
+static inline int goro_note_wakeup(int fd, const void *addr)
+{
+	return goro_note_op(fd, GORO_IOC_NOTE_WAKEUP, addr, 0);
+}
+
+static inline int goro_note_clear(int fd, const void *addr)
+{
+	return goro_note_op(fd, GORO_IOC_NOTE_CLEAR, addr, 0);
+}
+
 /*
  * Opens /dev/goro for the test, or ends the test as SKIP when the module
  * is not loaded.  The 6.1 harness runs the test body even after a SKIP()
@@ -135,7 +151,8 @@ static inline int __goro_open(struct __test_metadata *_metadata)
 	int fd = open(GORO_DEV, O_RDWR | O_CLOEXEC);
 
 	if (fd < 0 && (errno == ENOENT || errno == ENODEV || errno == ENXIO))
-		SKIP(_exit(GORO_SKIP_STATUS), GORO_DEV " absent: goro.ko not loaded");
+		SKIP(_exit(GORO_SKIP_STATUS),
+		     GORO_DEV " absent: goro.ko not loaded");
 	ASSERT_LE(0, fd) {
 		TH_LOG("open(%s): %s", GORO_DEV, strerror(errno));
 	}

@@ -103,8 +103,7 @@ TEST_F(note, bad_fields)
 						&notes[1], bad_u64[v]));
 	}
 	/* none of it woke the note: SLEEP with a passed deadline times out */
-	EXPECT_EQ(-ETIMEDOUT, goro_note_op(self->fd, GORO_IOC_NOTE_SLEEP,
-					   &notes[1], 0));
+	EXPECT_EQ(-ETIMEDOUT, goro_note_sleep(self->fd, &notes[1], 0));
 }
 
 /* Keys are never dereferenced: any aligned non-zero value is a name. */
@@ -116,10 +115,10 @@ TEST_F(note, any_aligned_key)
 	for (unsigned int i = 0; i < ARRAY_SIZE(keys); i++) {
 		const void *k = (const void *)(uintptr_t)keys[i];
 
-		EXPECT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_WAKEUP, k, 0));
-		EXPECT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_SLEEP, k,
+		EXPECT_EQ(0, goro_note_wakeup(self->fd, k));
+		EXPECT_EQ(0, goro_note_sleep(self->fd, k,
 					  GORO_NO_DEADLINE));
-		EXPECT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_CLEAR, k, 0));
+		EXPECT_EQ(0, goro_note_clear(self->fd, k));
 	}
 }
 
@@ -127,40 +126,37 @@ TEST_F(note, wakeup_before_sleep)
 {
 	uint64_t t0;
 
-	ASSERT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_WAKEUP, &notes[0], 0));
+	ASSERT_EQ(0, goro_note_wakeup(self->fd, &notes[0]));
 	t0 = goro_now_ns();
-	EXPECT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_SLEEP, &notes[0],
+	EXPECT_EQ(0, goro_note_sleep(self->fd, &notes[0],
 				  t0 + 10 * NSEC_PER_SEC));
 	/* still woken: a note is one-shot until CLEAR, not a token */
-	EXPECT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_SLEEP, &notes[0],
+	EXPECT_EQ(0, goro_note_sleep(self->fd, &notes[0],
 				  GORO_NO_DEADLINE));
 	EXPECT_GT(t0 + 2 * NSEC_PER_SEC, goro_now_ns());
 	/* other notes are not woken */
-	EXPECT_EQ(-ETIMEDOUT, goro_note_op(self->fd, GORO_IOC_NOTE_SLEEP,
-					   &notes[1], 0));
+	EXPECT_EQ(-ETIMEDOUT, goro_note_sleep(self->fd, &notes[1], 0));
 }
 
 TEST_F(note, double_wakeup)
 {
-	EXPECT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_WAKEUP, &notes[0], 0));
-	EXPECT_EQ(-EBUSY, goro_note_op(self->fd, GORO_IOC_NOTE_WAKEUP,
-				       &notes[0], 0));
-	EXPECT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_CLEAR, &notes[0], 0));
-	EXPECT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_WAKEUP, &notes[0], 0));
+	EXPECT_EQ(0, goro_note_wakeup(self->fd, &notes[0]));
+	EXPECT_EQ(-EBUSY, goro_note_wakeup(self->fd, &notes[0]));
+	EXPECT_EQ(0, goro_note_clear(self->fd, &notes[0]));
+	EXPECT_EQ(0, goro_note_wakeup(self->fd, &notes[0]));
 }
 
 TEST_F(note, clear_then_sleep_times_out)
 {
 	uint64_t deadline;
 
-	ASSERT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_WAKEUP, &notes[0], 0));
-	ASSERT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_CLEAR, &notes[0], 0));
+	ASSERT_EQ(0, goro_note_wakeup(self->fd, &notes[0]));
+	ASSERT_EQ(0, goro_note_clear(self->fd, &notes[0]));
 	/* CLEAR twice, and CLEAR of a note never used: both fine */
-	EXPECT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_CLEAR, &notes[0], 0));
-	EXPECT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_CLEAR, &notes[2], 0));
+	EXPECT_EQ(0, goro_note_clear(self->fd, &notes[0]));
+	EXPECT_EQ(0, goro_note_clear(self->fd, &notes[2]));
 	deadline = goro_now_ns() + 20 * NSEC_PER_MSEC;
-	EXPECT_EQ(-ETIMEDOUT, goro_note_op(self->fd, GORO_IOC_NOTE_SLEEP,
-					   &notes[0], deadline));
+	EXPECT_EQ(-ETIMEDOUT, goro_note_sleep(self->fd, &notes[0], deadline));
 	EXPECT_LE(deadline, goro_now_ns());
 }
 
@@ -169,16 +165,13 @@ TEST_F(note, timeouts)
 	uint64_t t0, deadline, t1;
 
 	t0 = goro_now_ns();
-	EXPECT_EQ(-ETIMEDOUT, goro_note_op(self->fd, GORO_IOC_NOTE_SLEEP,
-					   &notes[0], 0));
-	EXPECT_EQ(-ETIMEDOUT, goro_note_op(self->fd, GORO_IOC_NOTE_SLEEP,
-					   &notes[0], t0 - 1));
-	EXPECT_GT(t0 + 500 * NSEC_PER_MSEC, goro_now_ns());
+	EXPECT_EQ(-ETIMEDOUT, goro_note_sleep(self->fd, &notes[0], 0));
+	EXPECT_EQ(-ETIMEDOUT, goro_note_sleep(self->fd, &notes[0], t0 - 1));
+	EXPECT_GT(t0 + NSEC_PER_SEC, goro_now_ns());
 
 	t0 = goro_now_ns();
 	deadline = t0 + 10 * NSEC_PER_MSEC;
-	EXPECT_EQ(-ETIMEDOUT, goro_note_op(self->fd, GORO_IOC_NOTE_SLEEP,
-					   &notes[0], deadline));
+	EXPECT_EQ(-ETIMEDOUT, goro_note_sleep(self->fd, &notes[0], deadline));
 	t1 = goro_now_ns();
 	EXPECT_LE(deadline, t1);
 	EXPECT_GT(t0 + 5 * NSEC_PER_SEC, t1);
@@ -205,11 +198,11 @@ static void *sleeper_fn(void *arg)
 
 	s->tid = goro_gettid();
 	pthread_barrier_wait(s->started);
-	s->ret[0] = goro_note_op(s->fd, GORO_IOC_NOTE_SLEEP, s->addr,
+	s->ret[0] = goro_note_sleep(s->fd, s->addr,
 				 s->deadline);
 	if (s->restart) {
 		pthread_barrier_wait(s->go_on);
-		s->ret[1] = goro_note_op(s->fd, GORO_IOC_NOTE_SLEEP, s->addr,
+		s->ret[1] = goro_note_sleep(s->fd, s->addr,
 					 s->deadline);
 	}
 	return NULL;
@@ -247,7 +240,7 @@ TEST_F(note, wakeup_across_threads)
 				    &started, NULL));
 	ASSERT_TRUE(goro_wait_in_ioctl(getpid(), s.tid, 10000));
 	EXPECT_EQ(1, s.ret[0]);
-	EXPECT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_WAKEUP, &notes[3], 0));
+	EXPECT_EQ(0, goro_note_wakeup(self->fd, &notes[3]));
 	pthread_join(th, NULL);
 	EXPECT_EQ(0, s.ret[0]);
 }
@@ -266,7 +259,7 @@ TEST_F(note, many_sleepers_all_woken)
 				    deadline, &started, NULL));
 	for (int i = 0; i < MANY_SLEEPERS; i++)
 		ASSERT_TRUE(goro_wait_in_ioctl(getpid(), s[i].tid, 10000));
-	EXPECT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_WAKEUP, &notes[4], 0));
+	EXPECT_EQ(0, goro_note_wakeup(self->fd, &notes[4]));
 	for (int i = 0; i < MANY_SLEEPERS; i++) {
 		pthread_join(th[i], NULL);
 		EXPECT_EQ(0, s[i].ret[0]) TH_LOG("sleeper %d", i);
@@ -290,15 +283,14 @@ TEST_F(note, wakeup_then_clear_not_lost)
 				    &started, NULL));
 	for (int i = 0; i < 4; i++)
 		ASSERT_TRUE(goro_wait_in_ioctl(getpid(), s[i].tid, 10000));
-	EXPECT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_WAKEUP, &notes[5], 0));
-	EXPECT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_CLEAR, &notes[5], 0));
+	EXPECT_EQ(0, goro_note_wakeup(self->fd, &notes[5]));
+	EXPECT_EQ(0, goro_note_clear(self->fd, &notes[5]));
 	for (int i = 0; i < 4; i++) {
 		pthread_join(th[i], NULL);
 		EXPECT_EQ(0, s[i].ret[0]) TH_LOG("sleeper %d", i);
 	}
 	/* and the note is unwoken again */
-	EXPECT_EQ(-ETIMEDOUT, goro_note_op(self->fd, GORO_IOC_NOTE_SLEEP,
-					   &notes[5], 0));
+	EXPECT_EQ(-ETIMEDOUT, goro_note_sleep(self->fd, &notes[5], 0));
 }
 
 TEST_F(note, signal_interrupts_then_restart)
@@ -319,7 +311,7 @@ TEST_F(note, signal_interrupts_then_restart)
 	EXPECT_EQ(-EINTR, s.ret[0]);
 	EXPECT_EQ(1, got_signal);
 	ASSERT_TRUE(goro_wait_in_ioctl(getpid(), s.tid, 10000));
-	EXPECT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_WAKEUP, &notes[6], 0));
+	EXPECT_EQ(0, goro_note_wakeup(self->fd, &notes[6]));
 	pthread_join(th, NULL);
 	EXPECT_EQ(0, s.ret[1]);
 }
@@ -328,8 +320,8 @@ TEST_F(note, signal_interrupts_then_restart)
 TEST_F(note, registered_thread)
 {
 	ASSERT_EQ(0, goro_register(self->fd, NULL));
-	EXPECT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_WAKEUP, &notes[7], 0));
-	EXPECT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_SLEEP, &notes[7], 0));
+	EXPECT_EQ(0, goro_note_wakeup(self->fd, &notes[7]));
+	EXPECT_EQ(0, goro_note_sleep(self->fd, &notes[7], 0));
 	/* and a note wake-up is not an M unpark */
 	EXPECT_EQ(-ETIMEDOUT, goro_park(self->fd, 0));
 	EXPECT_EQ(0, goro_unregister(self->fd));
@@ -341,12 +333,10 @@ TEST_F(note, instances_do_not_share_notes)
 	int fd2 = open(GORO_DEV, O_RDWR | O_CLOEXEC);
 
 	ASSERT_LE(0, fd2);
-	EXPECT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_WAKEUP, &notes[8], 0));
-	EXPECT_EQ(-ETIMEDOUT, goro_note_op(fd2, GORO_IOC_NOTE_SLEEP,
-					   &notes[8], 0));
-	EXPECT_EQ(0, goro_note_op(fd2, GORO_IOC_NOTE_WAKEUP, &notes[8], 0));
-	EXPECT_EQ(-EBUSY, goro_note_op(self->fd, GORO_IOC_NOTE_WAKEUP,
-				       &notes[8], 0));
+	EXPECT_EQ(0, goro_note_wakeup(self->fd, &notes[8]));
+	EXPECT_EQ(-ETIMEDOUT, goro_note_sleep(fd2, &notes[8], 0));
+	EXPECT_EQ(0, goro_note_wakeup(fd2, &notes[8]));
+	EXPECT_EQ(-EBUSY, goro_note_wakeup(self->fd, &notes[8]));
 	close(fd2);
 }
 
@@ -363,34 +353,26 @@ TEST_F_TIMEOUT(note, enospc, 300)
 	keys = calloc(n + 1, sizeof(*keys));
 	ASSERT_NE(NULL, keys);
 	for (i = 0; i < n; i++) {
-		ASSERT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_WAKEUP,
-					  &keys[i], 0))
+		ASSERT_EQ(0, goro_note_wakeup(self->fd, &keys[i]))
 			TH_LOG("note %zu of %zu", i, n);
 	}
-	EXPECT_EQ(-ENOSPC, goro_note_op(self->fd, GORO_IOC_NOTE_WAKEUP,
-					&keys[n], 0));
+	EXPECT_EQ(-ENOSPC, goro_note_wakeup(self->fd, &keys[n]));
 	/* a sleep on a new note needs state too */
-	EXPECT_EQ(-ENOSPC, goro_note_op(self->fd, GORO_IOC_NOTE_SLEEP,
-					&keys[n], 0));
+	EXPECT_EQ(-ENOSPC, goro_note_sleep(self->fd, &keys[n], 0));
 	/* existing notes still work */
-	EXPECT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_SLEEP, &keys[0], 0));
-	EXPECT_EQ(-EBUSY, goro_note_op(self->fd, GORO_IOC_NOTE_WAKEUP,
-				       &keys[0], 0));
+	EXPECT_EQ(0, goro_note_sleep(self->fd, &keys[0], 0));
+	EXPECT_EQ(-EBUSY, goro_note_wakeup(self->fd, &keys[0]));
 
-	EXPECT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_CLEAR, &keys[0], 0));
-	EXPECT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_WAKEUP, &keys[n], 0));
-	EXPECT_EQ(-ENOSPC, goro_note_op(self->fd, GORO_IOC_NOTE_WAKEUP,
-					&keys[0], 0));
+	EXPECT_EQ(0, goro_note_clear(self->fd, &keys[0]));
+	EXPECT_EQ(0, goro_note_wakeup(self->fd, &keys[n]));
+	EXPECT_EQ(-ENOSPC, goro_note_wakeup(self->fd, &keys[0]));
 
 	for (i = 0; i <= n; i++)
-		ASSERT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_CLEAR,
-					  &keys[i], 0));
+		ASSERT_EQ(0, goro_note_clear(self->fd, &keys[i]));
 	/* all state gone: a sleep with a passed deadline creates and frees */
 	for (i = 0; i < 1000; i++)
-		ASSERT_EQ(-ETIMEDOUT, goro_note_op(self->fd,
-						   GORO_IOC_NOTE_SLEEP,
-						   &keys[i], 0));
-	EXPECT_EQ(0, goro_note_op(self->fd, GORO_IOC_NOTE_WAKEUP, &keys[1], 0));
+		ASSERT_EQ(-ETIMEDOUT, goro_note_sleep(self->fd, &keys[i], 0));
+	EXPECT_EQ(0, goro_note_wakeup(self->fd, &keys[1]));
 	free(keys);
 }
 

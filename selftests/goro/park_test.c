@@ -8,9 +8,10 @@
  * with -EINTR and the same call restarts with the same deadline; the
  * unpark token is a semaphore of one (kept when it comes first, never
  * counted twice, dropped by unregister); M_SWITCH hands the token over
- * even when its own park then fails; and 100 000 round trips between two
- * threads lose no wake-up, checked against a sequence number in shared
- * memory, with a watchdog so that a lost wake-up fails rather than hangs.
+ * even when its own park then fails; and 100 000 M_SWITCH round trips
+ * between two threads (20 000 with M_UNPARK + M_PARK) lose no wake-up,
+ * checked against a sequence number in shared memory, with a watchdog
+ * so that a lost wake-up fails rather than hangs.
  */
 #include "goro_test.h"
 
@@ -47,7 +48,7 @@ static int install_sigusr1(void)
 	return sigaction(SIGUSR1, &sa, NULL) ? -errno : 0;
 }
 
-/* ---- deadlines ------------------------------------------------------------ */
+/* ---- deadlines ----------------------------------------------------------- */
 
 TEST_F(park, timeout_10ms)
 {
@@ -77,11 +78,14 @@ TEST_F(park, deadline_in_the_past)
 	EXPECT_EQ(-ETIMEDOUT, goro_park(self->fd, now - 1));
 	EXPECT_EQ(-ETIMEDOUT, goro_park(self->fd, now));
 	/* "at once": far below any sleep; generous for TCG */
-	EXPECT_GT(t0 + 500 * NSEC_PER_MSEC, goro_now_ns());
+	EXPECT_GT(t0 + NSEC_PER_SEC, goro_now_ns());
 }
 
-/* Deadlines beyond KTIME_MAX (but not GORO_NO_DEADLINE) still park. */
-TEST_F(park, huge_deadline_still_wakes)
+/*
+ * Deadlines beyond KTIME_MAX (but not GORO_NO_DEADLINE) are valid: they
+ * mean "practically never", not -EINVAL.
+ */
+TEST_F(park, huge_deadline_accepted)
 {
 	ASSERT_EQ(0, goro_register(self->fd, NULL));
 	ASSERT_EQ(0, goro_unpark(self->fd, 0));
@@ -90,7 +94,7 @@ TEST_F(park, huge_deadline_still_wakes)
 	EXPECT_EQ(0, goro_park(self->fd, 1ULL << 63));
 }
 
-/* ---- the token ------------------------------------------------------------ */
+/* ---- the token ----------------------------------------------------------- */
 
 TEST_F(park, unpark_before_park)
 {
@@ -129,7 +133,7 @@ TEST_F(park, unregister_drops_token)
 		  goro_park(self->fd, goro_now_ns() + 20 * NSEC_PER_MSEC));
 }
 
-/* ---- across threads ------------------------------------------------------- */
+/* ---- across threads ------------------------------------------------------ */
 
 struct parker {
 	int fd;
@@ -321,9 +325,111 @@ TEST_F(park, switch_wakes_parked_peer)
 	EXPECT_EQ(0, pk.ret[0]);
 }
 
-/* ---- ping-pong ------------------------------------------------------------ */
+/*
+ * Unparkers hammer slots 0..7 while Ms come and go in them: every
+ * unpark meets a live M (0) or a free slot (-ESRCH), never a freed one
+ * (the kernel finds the target under RCU); every park returns 0 or
+ * -ETIMEDOUT.  Two seconds of it, then the instance must still work.
+ */
+#define CHURN_MS		4
+#define CHURN_UNPARKERS		2
 
+struct churn {
+	int fd;
+	volatile bool stop;
+	long ops[CHURN_MS + CHURN_UNPARKERS];
+	int bad[CHURN_MS + CHURN_UNPARKERS];
+};
+
+struct churn_arg {
+	struct churn *c;
+	int id;
+};
+
+static void *churn_m_fn(void *arg)
+{
+	struct churn_arg *ca = arg;
+	struct churn *c = ca->c;
+	int ret;
+
+	while (!c->stop) {
+		ret = goro_register(c->fd, NULL);
+		if (!ret) {
+			ret = goro_park(c->fd, goro_now_ns() + 100000);
+			if (ret == -ETIMEDOUT)
+				ret = 0;
+		}
+		if (!ret)
+			ret = goro_unregister(c->fd);
+		if (ret && !c->bad[ca->id])
+			c->bad[ca->id] = ret;
+		c->ops[ca->id]++;
+	}
+	return NULL;
+}
+
+static void *churn_unparker_fn(void *arg)
+{
+	struct churn_arg *ca = arg;
+	struct churn *c = ca->c;
+	uint32_t slot = ca->id;
+	int ret;
+
+	while (!c->stop) {
+		slot = (slot * 5 + 3) & 7;
+		ret = goro_unpark(c->fd, slot);
+		if (ret && ret != -ESRCH && !c->bad[ca->id])
+			c->bad[ca->id] = ret;
+		c->ops[ca->id]++;
+	}
+	return NULL;
+}
+
+TEST_F(park, unpark_races_unregister)
+{
+	const int n = CHURN_MS + CHURN_UNPARKERS;
+	struct churn_arg ca[CHURN_MS + CHURN_UNPARKERS];
+	pthread_t th[CHURN_MS + CHURN_UNPARKERS];
+	struct churn c = { .fd = self->fd };
+	long cycles = 0, unparks = 0;
+	uint32_t slot;
+
+	for (int i = 0; i < n; i++) {
+		ca[i] = (struct churn_arg){ .c = &c, .id = i };
+		ASSERT_EQ(0, pthread_create(&th[i], NULL,
+					    i < CHURN_MS ? churn_m_fn :
+							   churn_unparker_fn,
+					    &ca[i]));
+	}
+	usleep(2000000);
+	c.stop = true;
+	for (int i = 0; i < n; i++) {
+		pthread_join(th[i], NULL);
+		EXPECT_EQ(0, c.bad[i]) TH_LOG("thread %d", i);
+		EXPECT_LT(0, c.ops[i]) TH_LOG("thread %d", i);
+		if (i < CHURN_MS)
+			cycles += c.ops[i];
+		else
+			unparks += c.ops[i];
+	}
+	TH_LOG("%ld M cycles, %ld unparks", cycles, unparks);
+
+	ASSERT_EQ(0, goro_register(self->fd, &slot));
+	EXPECT_EQ(0, slot);
+	EXPECT_EQ(-ESRCH, goro_unpark(self->fd, 1));
+	EXPECT_EQ(0, goro_unregister(self->fd));
+}
+
+/* ---- ping-pong ----------------------------------------------------------- */
+
+/*
+ * 100 000 round trips for M_SWITCH (the hand-off libgoro relies on);
+ * M_UNPARK + M_PARK, two ioctls and a cross-CPU wake-up per hand-off,
+ * costs up to 2 ms a round trip under TCG on a loaded host, so it does
+ * 20 000.
+ */
 #define PINGPONG_ROUNDS		100000
+#define PINGPONG_ROUNDS_SLOW	20000
 
 /*
  * Two Ms hand a token back and forth.  seq is written only by the side
@@ -346,6 +452,7 @@ struct pp_shared {
 	int fd;
 	bool use_switch;
 	bool no_deadline;
+	long rounds;
 	volatile uint64_t seq;
 	volatile uint64_t progress;
 	volatile int done;
@@ -361,21 +468,25 @@ FIXTURE(pingpong) {
 FIXTURE_VARIANT(pingpong) {
 	bool use_switch;	/* M_SWITCH, else M_UNPARK + M_PARK */
 	bool no_deadline;	/* GORO_NO_DEADLINE plus a watchdog */
+	long rounds;
 };
 
 FIXTURE_VARIANT_ADD(pingpong, switch_no_deadline) {
 	.use_switch = true,
 	.no_deadline = true,
+	.rounds = PINGPONG_ROUNDS,
 };
 
 FIXTURE_VARIANT_ADD(pingpong, switch_deadline) {
 	.use_switch = true,
 	.no_deadline = false,
+	.rounds = PINGPONG_ROUNDS,
 };
 
 FIXTURE_VARIANT_ADD(pingpong, unpark_park) {
 	.use_switch = false,
 	.no_deadline = true,
+	.rounds = PINGPONG_ROUNDS_SLOW,
 };
 
 FIXTURE_SETUP(pingpong)
@@ -436,14 +547,14 @@ static void *pp_fn(void *arg)
 		if (ret)
 			pp_fail(me, ret, 0);
 	}
-	for (long i = 0; i < PINGPONG_ROUNDS && !me->err && !peer->err; i++) {
+	for (long i = 0; i < sh->rounds && !me->err && !peer->err; i++) {
 		uint64_t want = 2 * i + (id ? 1 : 0);
 
 		if (sh->seq != want)
 			me->bad_seq++;
 		sh->seq = want + 1;
 		sh->progress++;
-		if (id == 1 && i == PINGPONG_ROUNDS - 1) {
+		if (id == 1 && i == sh->rounds - 1) {
 			/* the last answer: wake ping, do not wait */
 			ret = goro_unpark(sh->fd, peer->slot);
 			if (ret)
@@ -457,13 +568,13 @@ static void *pp_fn(void *arg)
 			goro_unpark(sh->fd, peer->slot);
 		}
 	}
-	if (id == 0 && !me->err && sh->seq != 2 * PINGPONG_ROUNDS)
+	if (id == 0 && !me->err && sh->seq != 2 * (uint64_t)sh->rounds)
 		me->bad_seq++;
 	goro_unregister(sh->fd);
 	return NULL;
 }
 
-TEST_F_TIMEOUT(pingpong, rounds_100k, 600)
+TEST_F_TIMEOUT(pingpong, rounds, 600)
 {
 	struct pp_shared *sh = &self->sh;
 	pthread_t th[2];
@@ -474,6 +585,7 @@ TEST_F_TIMEOUT(pingpong, rounds_100k, 600)
 	sh->fd = self->fd;
 	sh->use_switch = variant->use_switch;
 	sh->no_deadline = variant->no_deadline;
+	sh->rounds = variant->rounds;
 	ASSERT_EQ(0, pthread_barrier_init(&sh->registered, NULL, 2));
 	for (int i = 0; i < 2; i++) {
 		sh->side[i].sh = sh;
@@ -512,9 +624,9 @@ TEST_F_TIMEOUT(pingpong, rounds_100k, 600)
 			       sh->side[i].err, sh->side[i].err_round);
 		EXPECT_EQ(0, sh->side[i].bad_seq);
 	}
-	EXPECT_EQ(2 * PINGPONG_ROUNDS, sh->seq);
-	TH_LOG("%d round trips in %.2f s: %.1f us each", PINGPONG_ROUNDS,
-	       (t1 - t0) / 1e9, (t1 - t0) / 1e3 / PINGPONG_ROUNDS);
+	EXPECT_EQ(2 * (uint64_t)sh->rounds, sh->seq);
+	TH_LOG("%ld round trips in %.2f s: %.1f us each", sh->rounds,
+	       (t1 - t0) / 1e9, (t1 - t0) / 1e3 / sh->rounds);
 }
 
 TEST_HARNESS_MAIN

@@ -5,7 +5,7 @@
  * What is proven here: a fork()ed child that inherited the fd gets
  * -EPERM from every ioctl and from mmap, and cannot wake its parent's
  * Ms; another process's own instance cannot reach this one's slots
- * (-ESRCH, and the parked Ms time out rather than wake); a process
+ * (-ESRCH there, no wake-up counted or delivered here); a process
  * killed with SIGKILL while its threads are parked or sleeping on a note
  * leaves nothing behind (the module's reference count comes back, so
  * the final rmmod of the VM run succeeds); a thread that exits while
@@ -45,7 +45,7 @@ static int wait_child(pid_t pid)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* ---- fork: the inherited fd is the parent's --------------------------------- */
+/* ---- fork: the inherited fd is the parent's ------------------------------ */
 
 /*
  * The child's checks; returns 0 when all pass, else the number of the
@@ -69,11 +69,11 @@ static int child_uses_parent_fd(int fd, uint32_t parent_slot, void *note)
 		return 5;
 	if (goro_switch(fd, parent_slot, 0) != -EPERM)
 		return 6;
-	if (goro_note_op(fd, GORO_IOC_NOTE_WAKEUP, note, 0) != -EPERM)
+	if (goro_note_wakeup(fd, note) != -EPERM)
 		return 7;
-	if (goro_note_op(fd, GORO_IOC_NOTE_SLEEP, note, 0) != -EPERM)
+	if (goro_note_sleep(fd, note, 0) != -EPERM)
 		return 8;
-	if (goro_note_op(fd, GORO_IOC_NOTE_CLEAR, note, 0) != -EPERM)
+	if (goro_note_clear(fd, note) != -EPERM)
 		return 9;
 	/* even an unknown command: the owner check comes first */
 	if (goro_ioc(fd, _IO(GORO_IOC_MAGIC, 0x7f), NULL) != -EPERM)
@@ -105,8 +105,7 @@ TEST_F(proc, forked_child_gets_eperm)
 	/* the child gave no token and woke no note */
 	EXPECT_EQ(-ETIMEDOUT,
 		  goro_park(self->fd, goro_now_ns() + 20 * NSEC_PER_MSEC));
-	EXPECT_EQ(-ETIMEDOUT, goro_note_op(self->fd, GORO_IOC_NOTE_SLEEP,
-					   &note, 0));
+	EXPECT_EQ(-ETIMEDOUT, goro_note_sleep(self->fd, &note, 0));
 	EXPECT_EQ(0, shm[slot].nwakes);
 	/* the inherited mapping (MAP_SHARED) is still the same area */
 	EXPECT_EQ(goro_gettid(), (pid_t)shm[slot].tid);
@@ -133,7 +132,7 @@ TEST_F(proc, child_close_keeps_instance)
 	EXPECT_EQ(0, goro_unregister(self->fd));
 }
 
-/* ---- two processes, two instances ------------------------------------------- */
+/* ---- two processes, two instances ---------------------------------------- */
 
 #define ISO_THREADS	4
 
@@ -143,7 +142,7 @@ struct iso_parker {
 	pid_t tid;
 	uint32_t slot;
 	int reg_ret;
-	int ret;
+	volatile int ret;	/* 1 until the park returns */
 	pthread_barrier_t *registered;
 };
 
@@ -178,7 +177,7 @@ static int other_process(const uint64_t *a_note, int nslots)
 	for (int s = 1; s < nslots; s++)
 		if (goro_unpark(fd, s) != -ESRCH)
 			bad |= 8;
-	if (goro_note_op(fd, GORO_IOC_NOTE_WAKEUP, a_note, 0))
+	if (goro_note_wakeup(fd, a_note))
 		bad |= 16;
 	/* B's own token was delivered, to B */
 	if (goro_park(fd, 0))
@@ -192,19 +191,22 @@ TEST_F(proc, other_process_cannot_reach_slots)
 	struct iso_parker ip[ISO_THREADS];
 	pthread_t th[ISO_THREADS];
 	pthread_barrier_t registered;
+	struct goro_mslot *shm;
 	static uint64_t note;
-	uint64_t deadline;
 	pid_t pid;
 
+	shm = mmap(NULL, self->info.shm_size, PROT_READ | PROT_WRITE,
+		   MAP_SHARED, self->fd, 0);
+	ASSERT_NE(MAP_FAILED, shm);
 	/*
-	 * A's Ms take slots 0..ISO_THREADS-1 and park with a deadline long
-	 * enough for B to act: a wake-up from B would end a park with 0.
+	 * A's Ms take slots 0..ISO_THREADS-1 and park (a far deadline only
+	 * as a safety net); B acts while they sleep.
 	 */
-	deadline = goro_now_ns() + 3 * NSEC_PER_SEC;
 	pthread_barrier_init(&registered, NULL, ISO_THREADS + 1);
 	for (int i = 0; i < ISO_THREADS; i++) {
 		ip[i] = (struct iso_parker){ .fd = self->fd,
-					     .deadline = deadline,
+					     .deadline = goro_now_ns() +
+							 60 * NSEC_PER_SEC,
 					     .ret = 1,
 					     .registered = &registered };
 		ASSERT_EQ(0, pthread_create(&th[i], NULL, iso_parker_fn,
@@ -221,26 +223,35 @@ TEST_F(proc, other_process_cannot_reach_slots)
 	if (pid == 0)
 		_exit(other_process(&note, ISO_THREADS + 2));
 	EXPECT_EQ(0, wait_child(pid));
-	if (goro_now_ns() >= deadline)
-		TH_LOG("B finished after A's deadline: isolation not proven");
-	EXPECT_GT(deadline, goro_now_ns());
 
+	/* B delivered nothing here: no wake counted, every M still asleep */
+	usleep(100000);
+	for (int i = 0; i < ISO_THREADS; i++) {
+		EXPECT_EQ(0, shm[ip[i].slot].nwakes) TH_LOG("A's M %d", i);
+		EXPECT_EQ(1, ip[i].ret) TH_LOG("A's M %d", i);
+		EXPECT_TRUE(goro_wait_in_ioctl(getpid(), ip[i].tid, 1000));
+	}
+	EXPECT_EQ(-ETIMEDOUT, goro_note_sleep(self->fd, &note, 0));
+
+	/* A's own unparks do reach them */
+	for (int i = 0; i < ISO_THREADS; i++)
+		EXPECT_EQ(0, goro_unpark(self->fd, ip[i].slot));
 	for (int i = 0; i < ISO_THREADS; i++) {
 		pthread_join(th[i], NULL);
-		EXPECT_EQ(-ETIMEDOUT, ip[i].ret) TH_LOG("A's M %d", i);
+		EXPECT_EQ(0, ip[i].ret) TH_LOG("A's M %d", i);
+		EXPECT_EQ(1, shm[ip[i].slot].nwakes);
 	}
-	EXPECT_EQ(-ETIMEDOUT, goro_note_op(self->fd, GORO_IOC_NOTE_SLEEP,
-					   &note, 0));
+	munmap(shm, self->info.shm_size);
 }
 
-/* ---- death of a process with parked threads ------------------------------------ */
+/* ---- death of a process with parked threads ------------------------------ */
 
 static void *child_note_sleeper(void *arg)
 {
 	int fd = *(int *)arg;
 	static uint64_t note;
 
-	goro_note_op(fd, GORO_IOC_NOTE_SLEEP, &note, GORO_NO_DEADLINE);
+	goro_note_sleep(fd, &note, GORO_NO_DEADLINE);
 	return NULL;
 }
 
@@ -346,7 +357,7 @@ TEST_F(proc, sigkill_parked_child)
 	EXPECT_EQ(before, after);
 }
 
-/* ---- threads that exit while registered ---------------------------------------- */
+/* ---- threads that exit while registered ---------------------------------- */
 
 static void *register_and_exit(void *arg)
 {
@@ -448,7 +459,7 @@ TEST_F_TIMEOUT(proc, full_table_reaps_exited, 180)
 	free(f);
 }
 
-/* ---- close() while an M is parked ------------------------------------------------- */
+/* ---- close() while an M is parked ---------------------------------------- */
 
 TEST_F(proc, close_under_parked_thread)
 {
