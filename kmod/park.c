@@ -346,8 +346,9 @@ static struct goro_m *goro_m_give(struct goro_inst *inst, u32 slot,
  * sleeping, and neither side pays for going idle and being woken by an
  * IPI.  The peer counts as on its way while it runs or has not taken its
  * token yet (a remote wake-up may still be queued on its CPU, its state
- * not yet TASK_RUNNING).  Stops at once when the peer blocks elsewhere,
- * when we should reschedule or have a signal; never on a uniprocessor.
+ * not yet TASK_RUNNING).  Stops at once when the peer is queued behind us
+ * on this CPU or its vCPU is preempted, when it blocks elsewhere, when we
+ * should reschedule or have a signal; never on a uniprocessor.
  * Called under rcu_read_lock() (peer is RCU-protected).
  */
 static void goro_m_spin(struct goro_m *m, struct goro_m *peer)
@@ -361,9 +362,20 @@ static void goro_m_spin(struct goro_m *m, struct goro_m *peer)
 
 	until = ktime_get_ns() + spin_ns;
 	while (!atomic_read(&m->token)) {
+		struct task_struct *p = peer->task;
+		unsigned int cpu = task_cpu(p);
+
 		if (need_resched() || signal_pending(current))
 			return;
-		if (!task_is_running(peer->task) && !atomic_read(&peer->token))
+		if (!task_is_running(p) && !atomic_read(&peer->token))
+			return;
+		/*
+		 * A sync wake-up often queues the peer on this very CPU, and
+		 * does not ask us to reschedule: it cannot answer before we
+		 * stop spinning.  Nor can a peer whose vCPU is not running.
+		 */
+		if ((cpu == raw_smp_processor_id() && !READ_ONCE(p->on_cpu)) ||
+		    vcpu_is_preempted(cpu))
 			return;
 		if (!(++i & 31) && ktime_get_ns() > until)
 			return;
