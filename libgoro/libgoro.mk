@@ -1,0 +1,85 @@
+# libgoro: the runtime library, in three variants:
+#   $(O)/libgoro/libgoro.{a,so.0,so,pc}   plain (static + shared)
+#   $(O)/libgoro/asan/libgoro.a           -fsanitize=address
+#   $(O)/libgoro/tsan/libgoro.a           -fsanitize=thread
+# Sources: every libgoro/src/*.c and libgoro/src/arch/x86_64/*.S (a
+# glob, so that new files of any helper are built without edits here).
+# Symbols are hidden unless marked GORO_API; libgoro.map gives them their
+# version node; the .so links with -z defs so nothing is left undefined.
+
+LIBGORO_SRCS	:= $(wildcard libgoro/src/*.c)
+LIBGORO_ASM	:= $(wildcard libgoro/src/arch/x86_64/*.S)
+LIBGORO_HDRS	:= $(wildcard libgoro/src/*.h libgoro/src/arch/x86_64/*.h) \
+		   libgoro/include/goro.h uapi/linux/goro.h
+
+LIBGORO_CFLAGS	:= $(BASE_CFLAGS) -fPIC -fvisibility=hidden \
+		   -fstack-clash-protection -fno-optimize-sibling-calls \
+		   -Ilibgoro/include -Ilibgoro/src $(UAPI_CFLAGS)
+LIBGORO_LIBS	:= -pthread
+
+LIBGORO_A	:= $(O)/libgoro/libgoro.a
+LIBGORO_SO	:= $(O)/libgoro/libgoro.so.0
+LIBGORO_ASAN_A	:= $(O)/libgoro/asan/libgoro.a
+LIBGORO_TSAN_A	:= $(O)/libgoro/tsan/libgoro.a
+LIBGORO_TARGETS	:= $(LIBGORO_A) $(LIBGORO_SO) $(O)/libgoro/libgoro.so \
+		   $(O)/libgoro/libgoro.pc $(LIBGORO_ASAN_A) $(LIBGORO_TSAN_A)
+
+SAN_asan	:= -fsanitize=address
+SAN_tsan	:= -fsanitize=thread
+
+# libgoro_objs(VARIANT-DIR): object paths of one variant.
+libgoro_objs = $(patsubst libgoro/src/%.c,$(1)/%.o,$(LIBGORO_SRCS)) \
+	       $(patsubst libgoro/src/%.S,$(1)/%.o,$(LIBGORO_ASM))
+
+LIBGORO_OBJS		:= $(call libgoro_objs,$(O)/libgoro/obj)
+LIBGORO_ASAN_OBJS	:= $(call libgoro_objs,$(O)/libgoro/asan/obj)
+LIBGORO_TSAN_OBJS	:= $(call libgoro_objs,$(O)/libgoro/tsan/obj)
+
+.PHONY: libgoro
+libgoro: $(LIBGORO_TARGETS)
+
+$(O)/libgoro/obj/%.o: libgoro/src/%.c $(LIBGORO_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(LIBGORO_CFLAGS) -c -o $@ $<
+$(O)/libgoro/obj/%.o: libgoro/src/%.S libgoro/src/arch/x86_64/arch.h
+	@mkdir -p $(@D)
+	$(CC) $(LIBGORO_CFLAGS) -c -o $@ $<
+
+$(O)/libgoro/asan/obj/%.o: libgoro/src/%.c $(LIBGORO_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(LIBGORO_CFLAGS) $(SAN_asan) -c -o $@ $<
+$(O)/libgoro/asan/obj/%.o: libgoro/src/%.S libgoro/src/arch/x86_64/arch.h
+	@mkdir -p $(@D)
+	$(CC) $(LIBGORO_CFLAGS) -c -o $@ $<
+
+$(O)/libgoro/tsan/obj/%.o: libgoro/src/%.c $(LIBGORO_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(LIBGORO_CFLAGS) $(SAN_tsan) -c -o $@ $<
+$(O)/libgoro/tsan/obj/%.o: libgoro/src/%.S libgoro/src/arch/x86_64/arch.h
+	@mkdir -p $(@D)
+	$(CC) $(LIBGORO_CFLAGS) -c -o $@ $<
+
+$(LIBGORO_A): $(LIBGORO_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+$(LIBGORO_ASAN_A): $(LIBGORO_ASAN_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+$(LIBGORO_TSAN_A): $(LIBGORO_TSAN_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(LIBGORO_SO): $(LIBGORO_OBJS) libgoro/libgoro.map
+	$(CC) -shared -Wl,-soname,libgoro.so.0 -Wl,-z,defs \
+		-Wl,--version-script=libgoro/libgoro.map \
+		-o $@ $(LIBGORO_OBJS) $(LIBGORO_LIBS)
+$(O)/libgoro/libgoro.so: $(LIBGORO_SO)
+	ln -sf libgoro.so.0 $@
+
+$(O)/libgoro/libgoro.pc: libgoro/libgoro.mk
+	@mkdir -p $(@D)
+	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' \
+		'includedir=$${prefix}/include' '' 'Name: libgoro' \
+		'Description: goroutines, channels, timers and sync for C' \
+		'Version: 0.1' 'Libs: -L$${libdir} -lgoro' \
+		'Libs.private: -pthread' 'Cflags: -I$${includedir}' >$@

@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: MIT
+/*
+ * park.c - how threads wait: runtime locks, notes, and M parking.
+ *
+ * Runtime locks are Go's lock_futex: key 0 unlocked, 1 locked, 2 locked
+ * with possible sleepers.  A locker spins briefly (critical sections are
+ * a few dozen instructions), yields once, then sleeps in FUTEX_WAIT on
+ * key == 2; unlock wakes one sleeper only when it sees 2.  They may be
+ * taken on g0 and in goroutines; they never park a goroutine.
+ *
+ * Notes are one-shot events (Go's note): key 0 unwoken, 1 woken; a
+ * second notewakeup before noteclear throws.
+ *
+ * M parking is a token, a semaphore of one per M: mpark_wake() gives it,
+ * mpark_sleep() takes it or sleeps until it comes or a deadline passes.
+ * A wake-up that comes first is never lost, and a stale token only costs
+ * the sleeper one extra round of its loop: every caller sleeps in a loop
+ * that re-checks the condition it waits for (Go's stopm re-checks
+ * m.nextp the same way).  With /dev/goro open and GORODEBUG kmod!=0,
+ * the token is the kernel's (GORO_IOC_M_PARK/M_UNPARK): the kernel then
+ * sees which M sleeps and which runs, and each M publishes what it runs
+ * in its shared slot (mslot_update) for the kernel sysmon.  Without the
+ * module the token is a futex word in struct m.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <linux/goro.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+bool kmod_active;
+static int goro_fd = -1;
+static void *goro_shm;
+static uint32_t goro_slot_size;
+static uint32_t goro_max_slots;
+
+static long futex(uint32_t *addr, int op, uint32_t val,
+		  const struct timespec *ts, uint32_t val3)
+{
+	return syscall(SYS_futex, addr, op | FUTEX_PRIVATE_FLAG, val, ts,
+		       NULL, val3);
+}
+
+/* Sleep while *addr == val, until the absolute deadline (-1: none).
+ * Returns 0, or -ETIMEDOUT; spurious returns are the caller's loop's. */
+static int futexsleep(uint32_t *addr, uint32_t val, int64_t deadline)
+{
+	struct timespec ts, *tsp = NULL;
+
+	if (deadline >= 0) {
+		ts.tv_sec = deadline / 1000000000;
+		ts.tv_nsec = deadline % 1000000000;
+		tsp = &ts;
+	}
+	if (futex(addr, FUTEX_WAIT_BITSET, val, tsp,
+		  FUTEX_BITSET_MATCH_ANY) < 0 && errno == ETIMEDOUT)
+		return -ETIMEDOUT;
+	return 0;
+}
+
+static void futexwakeup(uint32_t *addr, uint32_t cnt)
+{
+	futex(addr, FUTEX_WAKE, cnt, NULL, 0);
+}
+
+enum { LOCK_UNLOCKED, LOCK_LOCKED, LOCK_SLEEPING };
+
+void lock(struct rtlock *l)
+{
+	uint32_t v, wait;
+
+	v = __atomic_exchange_n(&l->key, LOCK_LOCKED, __ATOMIC_ACQUIRE);
+	if (likely(v == LOCK_UNLOCKED))
+		return;
+	/* Keep "sleeping" if we replaced it: someone else must be woken. */
+	wait = v;
+	for (;;) {
+		for (int i = 0; i < 4; i++) {
+			while (__atomic_load_n(&l->key, __ATOMIC_RELAXED) ==
+			       LOCK_UNLOCKED) {
+				uint32_t old = LOCK_UNLOCKED;
+
+				if (__atomic_compare_exchange_n(&l->key, &old,
+						wait, false, __ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED))
+					return;
+			}
+			for (int j = 0; j < 30; j++)
+				arch_pause();
+		}
+		sched_yield();
+		v = __atomic_exchange_n(&l->key, LOCK_SLEEPING,
+					__ATOMIC_ACQUIRE);
+		if (v == LOCK_UNLOCKED)
+			return;
+		wait = LOCK_SLEEPING;
+		futexsleep(&l->key, LOCK_SLEEPING, -1);
+	}
+}
+
+void unlock(struct rtlock *l)
+{
+	uint32_t v = __atomic_exchange_n(&l->key, LOCK_UNLOCKED,
+					 __ATOMIC_RELEASE);
+
+	if (unlikely(v == LOCK_UNLOCKED))
+		throw("unlock of unlocked lock");
+	if (v == LOCK_SLEEPING)
+		futexwakeup(&l->key, 1);
+}
+
+void noteclear(struct note *n)
+{
+	__atomic_store_n(&n->key, 0, __ATOMIC_RELAXED);
+}
+
+void notewakeup(struct note *n)
+{
+	if (__atomic_exchange_n(&n->key, 1, __ATOMIC_RELEASE) != 0)
+		throw("notewakeup - double wakeup");
+	futexwakeup(&n->key, 1u << 30);
+}
+
+void notesleep(struct note *n)
+{
+	while (__atomic_load_n(&n->key, __ATOMIC_ACQUIRE) == 0)
+		futexsleep(&n->key, 0, -1);
+}
+
+bool notetsleep(struct note *n, int64_t deadline)
+{
+	while (__atomic_load_n(&n->key, __ATOMIC_ACQUIRE) == 0) {
+		if (futexsleep(&n->key, 0, deadline) == -ETIMEDOUT)
+			return __atomic_load_n(&n->key, __ATOMIC_ACQUIRE) != 0;
+	}
+	return true;
+}
+
+/* Open /dev/goro once per process, if present and allowed. */
+void mpark_init(void)
+{
+	struct goro_info info = { 0 };
+	const uint64_t need = GORO_FEAT_PARK | GORO_FEAT_SHM;
+	void *shm;
+	int fd;
+
+	if (!debug.kmod)
+		return;
+	fd = open("/dev/goro", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (ioctl(fd, GORO_IOC_INFO, &info) < 0 ||
+	    info.abi_version != GORO_ABI_VERSION ||
+	    (info.features & need) != need ||
+	    info.slot_size < sizeof(struct goro_mslot))
+		goto out_close;
+	shm = mmap(NULL, info.shm_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   fd, 0);
+	if (shm == MAP_FAILED)
+		goto out_close;
+	goro_fd = fd;
+	goro_shm = shm;
+	goro_slot_size = info.slot_size;
+	goro_max_slots = info.max_slots;
+	kmod_active = true;
+	return;
+
+out_close:
+	close(fd);
+}
+
+/*
+ * Make the calling thread (mp's) an M of the instance.  An M that gets
+ * no slot (all taken) parks on its futex token instead: the two kinds of
+ * M coexist, since each M's token is woken the way it sleeps.
+ */
+void mpark_register(struct m *mp)
+{
+	struct goro_m_register reg = { 0 };
+
+	mp->slot = -1;
+	mp->mslot = NULL;
+	if (!kmod_active)
+		return;
+	if (ioctl(goro_fd, GORO_IOC_M_REGISTER, &reg) < 0 ||
+	    reg.slot >= goro_max_slots)
+		return;
+	mp->slot = (int)reg.slot;
+	mp->mslot = (struct goro_mslot *)((char *)goro_shm +
+					  (size_t)reg.slot * goro_slot_size);
+	mslot_update(mp, GORO_MSTATUS_SCHED);
+}
+
+void mpark_sleep(struct m *mp, int64_t deadline)
+{
+	struct goro_m_park park = { 0 };
+
+	if (mp->slot < 0) {
+		if (__atomic_exchange_n(&mp->park.key, 0, __ATOMIC_ACQUIRE))
+			return;
+		futexsleep(&mp->park.key, 0, deadline);
+		__atomic_exchange_n(&mp->park.key, 0, __ATOMIC_ACQUIRE);
+		return;
+	}
+	mslot_update(mp, GORO_MSTATUS_IDLE);
+	park.deadline_ns = deadline < 0 ? GORO_NO_DEADLINE : (uint64_t)deadline;
+	while (ioctl(goro_fd, GORO_IOC_M_PARK, &park) < 0 && errno == EINTR)
+		;
+	/* The token's consumer reads what its giver wrote before; TSan
+	 * cannot see the kernel's token, so the flag carries the ordering. */
+	__atomic_exchange_n(&mp->unpark_pending, 0, __ATOMIC_ACQ_REL);
+}
+
+void mpark_wake(struct m *mp)
+{
+	struct goro_m_unpark unpark = { 0 };
+
+	if (mp->slot < 0) {
+		if (__atomic_exchange_n(&mp->park.key, 1, __ATOMIC_RELEASE) == 0)
+			futexwakeup(&mp->park.key, 1);
+		return;
+	}
+	__atomic_store_n(&mp->unpark_pending, 1, __ATOMIC_RELEASE);
+	unpark.slot = (uint32_t)mp->slot;
+	if (ioctl(goro_fd, GORO_IOC_M_UNPARK, &unpark) < 0)
+		throw("goro: M_UNPARK failed");
+}
+
+/* Publish what mp runs now in its shared slot (kmod only). */
+void mslot_update(struct m *mp, int status)
+{
+	struct goro_mslot *s = mp->mslot;
+	struct g *gp = mp->curg;
+
+	if (!s)
+		return;
+	__atomic_store_n(&s->curg, status == GORO_MSTATUS_RUNNING && gp ?
+			 gp->goid : 0, __ATOMIC_RELAXED);
+	if (status == GORO_MSTATUS_RUNNING)
+		__atomic_store_n(&s->since_ns, (uint64_t)nanotime(),
+				 __ATOMIC_RELAXED);
+	__atomic_store_n(&s->p, mp->p ? (uint32_t)mp->p->id + 1 : 0,
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&s->status, (uint32_t)status, __ATOMIC_RELEASE);
+}

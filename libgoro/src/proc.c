@@ -1,0 +1,1406 @@
+// SPDX-License-Identifier: MIT
+/*
+ * proc.c - the G/M/P scheduler (Go's proc.go, in C).
+ *
+ * Model.  G is a goroutine, M an OS thread, P the right to run
+ * goroutines (GOMAXPROCS of them).  An M runs goroutines only while it
+ * holds a P; a P's run queue (runq.c) feeds its M, and an M whose P runs
+ * dry steals half of another P's queue.  Every scheduling decision runs
+ * on the M's g0 (its thread stack): a goroutine that parks, yields or
+ * exits saves its context and switches to g0 (mcall), and g0 finishes
+ * the job - marks it waiting and calls the unlockf, queues it, or frees
+ * it - before it picks the next G (schedule) and switches to it
+ * (execute).  So a goroutine's stack is never in use by two threads: by
+ * the time a waker can see a G as G_WAITING, its registers are saved.
+ *
+ * Spinning Ms (Go's design, proc.go "Worker thread parking/unparking").
+ * The goal is to use all Ps when there is work without burning CPUs when
+ * there is not.  An M is "spinning" when it has a P and looks for work
+ * in other Ps' queues; at most half of the busy Ps' count spin
+ * (nmspinning).  Whoever makes work ready (goready, goro_spawn, a timer)
+ * calls wakep(), which starts one spinning M only if there is an idle P
+ * and no spinning M already: that one M, if it finds work, stops
+ * spinning and wakes the next (resetspinning), so the wake-ups fan out
+ * without a thundering herd.  The last spinning M to give up re-checks
+ * every queue after dropping its P, closing the race with a producer
+ * that saw it spinning and did not wake anyone.
+ *
+ * Idle Ms park on their token (park.c: futex or /dev/goro M_PARK) in
+ * sched.midle.  One idle M at most - sched.pollm, Go's netpoller M -
+ * sleeps with a deadline: the earliest timer of any P.  Adding an
+ * earlier timer wakes it (wakenetpoller) so it sleeps again with the
+ * new deadline.  When it wakes it takes an idle P and runs the due
+ * timers of every P (stealwork), so timers of idle Ps run on time.
+ *
+ * Deadlock (checkdead): when the last M goes idle, no M sleeps for a
+ * timer and no P has a timer, every goroutine left is blocked for good:
+ * "all goroutines are asleep - deadlock!".
+ *
+ * Stop the world (goro_set_maxprocs): sched.gcwaiting makes every M
+ * give up its P at its next scheduling point (gcstopm); idle Ps are
+ * taken at once; the last P stopped wakes the stopper, which resizes
+ * (procresize) and hands Ps with work to Ms again.  There is no
+ * preemption yet, so a goroutine that never blocks or yields delays a
+ * stop-the-world until it does.
+ *
+ * goro_main's thread is not an M: it creates M1 for the main goroutine
+ * and sleeps until main returns, so that it can return to its caller
+ * from the thread and stack it was called on whichever M ran main.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/goro.h>
+
+#include "goro.h"
+#include "runtime.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#endif
+
+struct schedt sched;
+struct p *allp[MAXPROCS];
+int32_t gomaxprocs;
+struct m *allm;
+struct rtlock allglock;
+struct g **allgs;
+size_t allglen;
+static size_t allgcap;
+static int32_t ncpu;
+static int32_t newprocs;		/* goro_set_maxprocs: STW resize */
+static int64_t ngoroutines;		/* atomic */
+static bool main_goexit;		/* the main goroutine called goro_exit */
+static bool runtime_started;
+
+/*
+ * Thread-local state.  Read only through these non-inlined accessors:
+ * a goroutine may resume on another thread after any switch, and the
+ * compiler would otherwise keep the thread pointer (%fs) or a TLS
+ * address in a register across the call that switched.
+ */
+static __thread struct m *tls_m __attribute__((tls_model("initial-exec")));
+static __thread struct g *tls_g __attribute__((tls_model("initial-exec")));
+static __thread uint64_t tls_rand __attribute__((tls_model("initial-exec")));
+
+#define TLS_ACCESSOR	__attribute__((noinline, noipa))
+
+TLS_ACCESSOR struct g *getg(void)
+{
+	return tls_g;
+}
+
+TLS_ACCESSOR struct m *getm(void)
+{
+	return tls_m;
+}
+
+TLS_ACCESSOR static void settls(struct m *mp, struct g *gp)
+{
+	tls_m = mp;
+	tls_g = gp;
+}
+
+TLS_ACCESSOR uint32_t fastrand(void)
+{
+	__uint128_t t;
+
+	if (unlikely(!tls_rand))
+		tls_rand = (uint64_t)nanotime() ^ (uintptr_t)&t;
+	tls_rand += 0xa0761d6478bd642fULL;
+	t = (__uint128_t)tls_rand * (tls_rand ^ 0xe7037ed1a0b428dbULL);
+	return (uint32_t)((uint64_t)(t >> 64) ^ (uint64_t)t);
+}
+
+uint32_t fastrandn(uint32_t n)
+{
+	return (uint32_t)(((uint64_t)fastrand() * n) >> 32);
+}
+
+uint64_t g_id(struct g *gp)
+{
+	return gp->goid;
+}
+
+static inline int32_t atomic_load32(int32_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+void casgstatus(struct g *gp, uint32_t old, uint32_t new)
+{
+	uint32_t cur = old;
+
+	if (unlikely(!__atomic_compare_exchange_n(&gp->atomicstatus, &cur, new,
+						  false, __ATOMIC_ACQ_REL,
+						  __ATOMIC_ACQUIRE))) {
+		print_str("runtime: casgstatus: goroutine ");
+		print_u64(gp->goid);
+		print_str(" status ");
+		print_u64(cur);
+		print_str(", wanted ");
+		print_u64(old);
+		print_str(" -> ");
+		print_u64(new);
+		print_str("\n");
+		throw("casgstatus: bad incoming values");
+	}
+}
+
+bool g_is_valid(struct g *gp)
+{
+	uint32_t st = readgstatus(gp);
+
+	return gp->magic == G_MAGIC && st <= G_DEAD &&
+	       (gp->flags & G_FLAG_G0 ||
+		(gp->stack_lo < gp->stack_hi &&
+		 gp->stack_hi == (uintptr_t)gp &&
+		 (gp->sched.sp == 0 ||
+		  (gp->sched.sp >= gp->stack_lo &&
+		   gp->sched.sp < gp->stack_hi))));
+}
+
+bool p_is_valid(struct p *pp)
+{
+	uint32_t n = __atomic_load_n(&pp->runqtail, __ATOMIC_ACQUIRE) -
+		     __atomic_load_n(&pp->runqhead, __ATOMIC_ACQUIRE);
+
+	return n <= RUNQ_SIZE && pp->id >= 0 && pp->id < MAXPROCS &&
+	       pp->status <= P_DEAD && pp->gfreecnt >= 0 &&
+	       pp->ntimers >= 0 && pp->ntimers <= pp->timerscap;
+}
+
+/* ---------------------------------------------------------------------
+ * Context switches, with the sanitizers told about each stack change.
+ * ------------------------------------------------------------------- */
+
+static inline void san_start_switch(struct g *from, struct g *to, bool dying)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	__sanitizer_start_switch_fiber(dying ? NULL : &from->asan_fake_stack,
+				       (const void *)to->stack_lo,
+				       to->stack_hi - to->stack_lo);
+#endif
+#if defined(__SANITIZE_THREAD__)
+	__tsan_switch_to_fiber(to->tsan_fiber, 0);
+#endif
+	(void)from;
+	(void)to;
+	(void)dying;
+}
+
+static inline void san_finish_switch(struct g *me)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	__sanitizer_finish_switch_fiber(me->asan_fake_stack, NULL, NULL);
+#endif
+	(void)me;
+}
+
+static void tsan_fiber_new(struct g *gp)
+{
+#if defined(__SANITIZE_THREAD__)
+	if (!gp->tsan_fiber)
+		gp->tsan_fiber = __tsan_create_fiber(0);
+#endif
+	(void)gp;
+}
+
+/* Goroutine side: hand the current goroutine to g0 with action a. */
+static void mcall(enum gaction a)
+{
+	struct m *mp = getm();
+	struct g *gp = mp->curg;
+
+	mp->action = a;
+	san_start_switch(gp, &mp->g0, a == GA_GOEXIT);
+	gogo_switch(&gp->sched, &mp->g0.sched);
+	/* resumed by execute(), perhaps on another M */
+	san_finish_switch(gp);
+}
+
+__attribute__((noreturn)) void goro_gostart(void)
+{
+	struct g *gp = getg();
+
+	san_finish_switch(gp);
+	gp->startfn(gp->startarg);
+	mcall(GA_GOEXIT);
+	__builtin_unreachable();
+}
+
+/* ---------------------------------------------------------------------
+ * Ps and Ms
+ * ------------------------------------------------------------------- */
+
+/* Thieves read a P's status without its owner's lock (runqgrab). */
+static inline void setpstatus(struct p *pp, uint32_t st)
+{
+	__atomic_store_n(&pp->status, st, __ATOMIC_RELAXED);
+}
+
+static void acquirep(struct p *pp)
+{
+	struct m *mp = getm();
+
+	if (mp->p || pp->m || pp->status != P_IDLE)
+		throw("acquirep: invalid p state");
+	mp->p = pp;
+	pp->m = mp;
+	setpstatus(pp, P_RUNNING);
+	mslot_update(mp, GORO_MSTATUS_SCHED);
+}
+
+static struct p *releasep(void)
+{
+	struct m *mp = getm();
+	struct p *pp = mp->p;
+
+	if (!pp || pp->m != mp || pp->status != P_RUNNING)
+		throw("releasep: invalid p state");
+	pp->m = NULL;
+	setpstatus(pp, P_IDLE);
+	mp->p = NULL;
+	return pp;
+}
+
+/* sched.lock held. */
+static void pidleput(struct p *pp)
+{
+	if (!runqempty(pp))
+		throw("pidleput: P has non-empty run queue");
+	pp->link = sched.pidle;
+	sched.pidle = pp;
+	__atomic_add_fetch(&sched.npidle, 1, __ATOMIC_RELEASE);
+}
+
+static struct p *pidleget(void)
+{
+	struct p *pp = sched.pidle;
+
+	if (pp) {
+		sched.pidle = pp->link;
+		__atomic_sub_fetch(&sched.npidle, 1, __ATOMIC_RELEASE);
+	}
+	return pp;
+}
+
+static void checkdead(void);
+
+static void mput(struct m *mp)
+{
+	mp->schedlink = sched.midle;
+	sched.midle = mp;
+	sched.nmidle++;
+	checkdead();
+}
+
+static struct m *mget(void)
+{
+	struct m *mp = sched.midle;
+
+	if (mp) {
+		sched.midle = mp->schedlink;
+		sched.nmidle--;
+	}
+	return mp;
+}
+
+static void schedule(void);
+
+static void *mstart(void *arg)
+{
+	struct m *mp = arg;
+	pthread_attr_t attr;
+	sigset_t set;
+	struct p *pp;
+
+	settls(mp, &mp->g0);
+	mp->tid = (int)syscall(SYS_gettid);
+	if (!pthread_getattr_np(pthread_self(), &attr)) {
+		void *addr;
+		size_t size;
+
+		if (!pthread_attr_getstack(&attr, &addr, &size)) {
+			mp->g0_lo = (uintptr_t)addr;
+			mp->g0_hi = (uintptr_t)addr + size;
+		}
+		pthread_attr_destroy(&attr);
+	}
+	mp->g0.stack_lo = mp->g0_lo;
+	mp->g0.stack_hi = mp->g0_hi;
+#if defined(__SANITIZE_THREAD__)
+	mp->g0.tsan_fiber = __tsan_get_current_fiber();
+#endif
+	stack_sigstack(mp);
+	sigemptyset(&set);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGSEGV);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	mpark_register(mp);
+
+	pp = __atomic_exchange_n(&mp->nextp, NULL, __ATOMIC_ACQUIRE);
+	acquirep(pp);
+	schedule();
+	return NULL;
+}
+
+/* Create an M to run pp (already taken off the idle list). */
+static void newm(struct p *pp, bool spinning)
+{
+	struct m *mp = aligned_alloc(64, (sizeof(*mp) + 63) & ~63UL);
+	pthread_attr_t attr;
+	pthread_t th;
+	sigset_t all, old;
+
+	if (!mp)
+		throw("newm: out of memory");
+	memset(mp, 0, sizeof(*mp));
+	mp->g0.magic = G_MAGIC;
+	mp->g0.flags = G_FLAG_G0;
+	mp->g0.m = mp;
+	mp->g0.atomicstatus = G_RUNNING;
+	mp->spinning = spinning;
+	mp->nextp = pp;
+	mp->slot = -1;
+	lock(&sched.lock);
+	mp->id = sched.mnext++;
+	sched.mcount++;
+	mp->alllink = allm;
+	__atomic_store_n(&allm, mp, __ATOMIC_RELEASE);
+	unlock(&sched.lock);
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 1 << 20);
+	/* Ms start with every signal blocked but the ones the runtime
+	 * handles; the program's threads keep their own masks. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (pthread_create(&th, &attr, mstart, mp))
+		throw("newm: pthread_create failed");
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+}
+
+/* Park the M until startm hands it a P; acquires it. */
+static void stopm(void)
+{
+	struct m *mp = getm();
+	struct p *pp;
+
+	if (mp->p)
+		throw("stopm holding p");
+	if (mp->spinning)
+		throw("stopm spinning");
+	lock(&sched.lock);
+	mput(mp);
+	unlock(&sched.lock);
+	while (!(pp = __atomic_exchange_n(&mp->nextp, NULL, __ATOMIC_ACQUIRE)))
+		mpark_sleep(mp, -1);
+	acquirep(pp);
+}
+
+/*
+ * Schedule some M to run pp (an idle P if NULL).  spinning: the caller
+ * counted a spinning M in nmspinning for it (wakep).
+ */
+static void startm(struct p *pp, bool spinning)
+{
+	struct m *nmp;
+
+	lock(&sched.lock);
+	if (!pp) {
+		pp = pidleget();
+		if (!pp) {
+			unlock(&sched.lock);
+			if (spinning &&
+			    __atomic_sub_fetch(&sched.nmspinning, 1,
+					       __ATOMIC_ACQ_REL) < 0)
+				throw("startm: negative nmspinning");
+			return;
+		}
+	}
+	nmp = mget();
+	unlock(&sched.lock);
+	if (!nmp) {
+		newm(pp, spinning);
+		return;
+	}
+	if (nmp->spinning || __atomic_load_n(&nmp->nextp, __ATOMIC_RELAXED))
+		throw("startm: m is spinning or has a p");
+	nmp->spinning = spinning;
+	__atomic_store_n(&nmp->nextp, pp, __ATOMIC_RELEASE);
+	mpark_wake(nmp);
+}
+
+/* Try to add one more P to run goroutines (see the top comment). */
+void wakep(void)
+{
+	int32_t zero = 0;
+
+	if (!atomic_load32(&sched.npidle))
+		return;
+	if (atomic_load32(&sched.nmspinning) ||
+	    !__atomic_compare_exchange_n(&sched.nmspinning, &zero, 1, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		return;
+	startm(NULL, true);
+}
+
+static void resetspinning(void)
+{
+	struct m *mp = getm();
+
+	mp->spinning = false;
+	if (__atomic_sub_fetch(&sched.nmspinning, 1, __ATOMIC_ACQ_REL) < 0)
+		throw("findrunnable: negative nmspinning");
+	/* We found work: another M may find more. */
+	wakep();
+}
+
+/* An M parks for good once goro_main has returned. */
+__attribute__((noreturn)) static void mexit_park(void)
+{
+	struct m *mp = getm();
+
+	mp->exiting = true;
+	mslot_update(mp, GORO_MSTATUS_IDLE);
+	for (;;)
+		mpark_sleep(mp, -1);
+}
+
+static void gcstopm(void)
+{
+	struct m *mp = getm();
+	struct p *pp;
+
+	if (!__atomic_load_n(&sched.gcwaiting, __ATOMIC_ACQUIRE))
+		throw("gcstopm: not waiting for gc");
+	if (mp->spinning) {
+		mp->spinning = false;
+		if (__atomic_sub_fetch(&sched.nmspinning, 1,
+				       __ATOMIC_ACQ_REL) < 0)
+			throw("gcstopm: negative nmspinning");
+	}
+	pp = releasep();
+	lock(&sched.lock);
+	setpstatus(pp, P_GCSTOP);
+	if (--sched.stopwait == 0)
+		notewakeup(&sched.stopnote);
+	unlock(&sched.lock);
+	stopm();
+}
+
+/* ---------------------------------------------------------------------
+ * Deadlock detection
+ * ------------------------------------------------------------------- */
+
+/* sched.lock held: the calling M just went idle. */
+static void checkdead(void)
+{
+	size_t n, waiting = 0;
+
+	if (__atomic_load_n(&sched.exiting, __ATOMIC_ACQUIRE) || sched.pollm)
+		return;
+	if (sched.mcount - sched.nmidle > 0)
+		return;
+	if (timers_pending())
+		return;
+	lock(&allglock);
+	n = allglen;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t st = readgstatus(allgs[i]);
+
+		if (st == G_RUNNABLE || st == G_RUNNING || st == G_SYSCALL) {
+			unlock(&allglock);
+			return;	/* someone will run it: not dead */
+		}
+		if (st == G_WAITING)
+			waiting++;
+	}
+	unlock(&allglock);
+	unlock(&sched.lock);
+	if (!waiting) {
+		if (main_goexit)
+			throw("no goroutines (main called goro_exit) - deadlock!");
+		throw("no goroutines - deadlock!");
+	}
+	throw("all goroutines are asleep - deadlock!");
+}
+
+/* ---------------------------------------------------------------------
+ * Finding work
+ * ------------------------------------------------------------------- */
+
+static uint32_t gcd(uint32_t a, uint32_t b)
+{
+	while (b) {
+		uint32_t t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+/*
+ * Steal from other Ps in random order (a random start and a random
+ * stride coprime with the count visit each P once).  In the last round
+ * also run other Ps' due timers, and steal runnext.  *polluntil gets the
+ * earliest timer seen; *newwork says timers ran (maybe readying Gs).
+ */
+static struct g *stealwork(int64_t now, int64_t *polluntil, bool *newwork,
+			   bool *inherit)
+{
+	struct m *mp = getm();
+	struct p *pp = mp->p;
+	int32_t procs = atomic_load32(&gomaxprocs);
+	bool rantimer = false;
+
+	*newwork = false;
+	for (int i = 0; i < 4; i++) {
+		bool last = i == 3;
+		uint32_t start = fastrandn((uint32_t)procs);
+		uint32_t inc = 1 + fastrandn((uint32_t)procs);
+
+		while (gcd(inc, (uint32_t)procs) != 1)
+			inc++;
+		for (int32_t k = 0; k < procs; k++) {
+			struct p *p2 = allp[(start + (uint32_t)k * inc) %
+					    (uint32_t)procs];
+			struct g *gp;
+
+			if (__atomic_load_n(&sched.gcwaiting, __ATOMIC_ACQUIRE)) {
+				*newwork = true;
+				return NULL;
+			}
+			if (p2 == pp)
+				continue;
+			if (last) {
+				int64_t w = nobarrier_timer0(p2);
+				bool ran = false;
+
+				if (w && !now)
+					now = nanotime();
+
+				if (w && w <= now) {
+					now = checktimers(p2, now, polluntil,
+							  &ran);
+					if (ran) {
+						gp = runqget(pp, inherit);
+						if (gp)
+							return gp;
+						rantimer = true;
+					}
+				} else if (w && (!*polluntil || w < *polluntil)) {
+					*polluntil = w;
+				}
+			}
+			if (!runqempty(p2)) {
+				gp = runqsteal(pp, p2, last);
+				if (gp) {
+					*inherit = false;
+					return gp;
+				}
+			}
+		}
+	}
+	*newwork = rantimer;
+	return NULL;
+}
+
+/* Earliest timer of every P, 0 if none. */
+static int64_t timersnop(void)
+{
+	int32_t procs = atomic_load32(&gomaxprocs);
+	int64_t next = 0;
+
+	for (int32_t i = 0; i < procs; i++) {
+		int64_t w = nobarrier_timer0(allp[i]);
+
+		if (w && (!next || w < next))
+			next = w;
+	}
+	return next;
+}
+
+/* Wake the timer-sleeping M if when is earlier than its deadline, or
+ * get an M going if none sleeps for timers (Go's wakeNetPoller). */
+void wakenetpoller(int64_t when)
+{
+	struct m *pm;
+
+	lock(&sched.lock);
+	pm = sched.pollm;
+	if (pm) {
+		int64_t until = sched.polluntil;
+
+		if ((until == 0 || until > when) && until != -1) {
+			sched.polluntil = -1;	/* woken; do not wake twice */
+			mpark_wake(pm);
+		}
+		unlock(&sched.lock);
+		return;
+	}
+	unlock(&sched.lock);
+	wakep();
+}
+
+/*
+ * Find a runnable goroutine; steal, run timers, and sleep when there is
+ * nothing.  Returns with a P held (maybe another than on entry).
+ */
+static struct g *findrunnable(bool *inherit)
+{
+	struct m *mp = getm();
+	struct p *pp;
+	struct g *gp;
+	int64_t now, polluntil;
+	int32_t procs;
+	bool newwork, wasspinning;
+
+top:
+	pp = mp->p;
+	if (__atomic_load_n(&sched.exiting, __ATOMIC_ACQUIRE))
+		mexit_park();
+	if (__atomic_load_n(&sched.gcwaiting, __ATOMIC_ACQUIRE)) {
+		gcstopm();
+		goto top;
+	}
+	polluntil = 0;
+	now = checktimers(pp, 0, &polluntil, NULL);
+
+	gp = runqget(pp, inherit);
+	if (gp)
+		return gp;
+	if (__atomic_load_n(&sched.runqsize, __ATOMIC_RELAXED)) {
+		lock(&sched.lock);
+		gp = globrunqget(pp, 0);
+		unlock(&sched.lock);
+		if (gp) {
+			*inherit = false;
+			return gp;
+		}
+	}
+
+	procs = atomic_load32(&gomaxprocs);
+	if (mp->spinning ||
+	    2 * atomic_load32(&sched.nmspinning) <
+	    procs - atomic_load32(&sched.npidle)) {
+		if (!mp->spinning) {
+			mp->spinning = true;
+			__atomic_add_fetch(&sched.nmspinning, 1,
+					   __ATOMIC_ACQ_REL);
+		}
+		gp = stealwork(now, &polluntil, &newwork, inherit);
+		if (gp)
+			return gp;
+		if (newwork)
+			goto top;
+	}
+
+	/* Nothing: give up the P. */
+	lock(&sched.lock);
+	if (__atomic_load_n(&sched.gcwaiting, __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&sched.exiting, __ATOMIC_ACQUIRE)) {
+		unlock(&sched.lock);
+		goto top;
+	}
+	if (sched.runqsize) {
+		gp = globrunqget(pp, 0);
+		unlock(&sched.lock);
+		*inherit = false;
+		return gp;
+	}
+	releasep();
+	pidleput(pp);
+	unlock(&sched.lock);
+
+	wasspinning = mp->spinning;
+	if (mp->spinning) {
+		mp->spinning = false;
+		if (__atomic_sub_fetch(&sched.nmspinning, 1,
+				       __ATOMIC_ACQ_REL) < 0)
+			throw("findrunnable: negative nmspinning");
+		/*
+		 * A producer may have queued work after we looked and seen
+		 * us spinning, so it did not wake anyone: look again now
+		 * that nmspinning no longer counts us.
+		 */
+		for (int32_t i = 0; i < procs; i++) {
+			if (runqempty(allp[i]))
+				continue;
+			lock(&sched.lock);
+			pp = pidleget();
+			unlock(&sched.lock);
+			if (pp) {
+				acquirep(pp);
+				mp->spinning = true;
+				__atomic_add_fetch(&sched.nmspinning, 1,
+						   __ATOMIC_ACQ_REL);
+				goto top;
+			}
+			break;
+		}
+	}
+	(void)wasspinning;
+
+	polluntil = timersnop();
+	if (polluntil) {
+		lock(&sched.lock);
+		if (!sched.pollm) {
+			sched.pollm = mp;
+			sched.polluntil = polluntil;
+			unlock(&sched.lock);
+			mpark_sleep(mp, polluntil);
+			lock(&sched.lock);
+			sched.pollm = NULL;
+			sched.polluntil = 0;
+			pp = pidleget();
+			unlock(&sched.lock);
+			if (pp) {
+				acquirep(pp);
+				/* spin: due timers may sit on any P */
+				mp->spinning = true;
+				__atomic_add_fetch(&sched.nmspinning, 1,
+						   __ATOMIC_ACQ_REL);
+				goto top;
+			}
+			stopm();
+			goto top;
+		}
+		if (sched.polluntil > polluntil && sched.polluntil != -1) {
+			sched.polluntil = -1;
+			mpark_wake(sched.pollm);
+		}
+		unlock(&sched.lock);
+	}
+	stopm();
+	goto top;
+}
+
+/* ---------------------------------------------------------------------
+ * schedule / execute and what g0 does for a goroutine that left
+ * ------------------------------------------------------------------- */
+
+static void gfput(struct p *pp, struct g *gp);
+
+static void overflowed(struct g *gp)
+{
+	print_str("runtime: goroutine stack canary overwritten\n"
+		  "fatal error: goroutine ");
+	print_u64(gp->goid);
+	print_str(" stack overflow\n\n");
+	tracebackothers(NULL);
+	fatal_exit();
+}
+
+/* Run gp on the current M until it switches back to g0; then act on
+ * what it asked for.  Returns when g0 should pick the next goroutine. */
+static void execute(struct g *gp, bool inherit)
+{
+	struct m *mp = getm();
+	enum gaction a;
+
+again:
+	if (debug.invariants && (!g_is_valid(gp) || !p_is_valid(mp->p)))
+		throw("execute: invalid g or p");
+	mp->curg = gp;
+	gp->m = mp;
+	casgstatus(gp, G_RUNNABLE, G_RUNNING);
+	gp->waitsince = 0;
+	if (!inherit)
+		mp->p->schedtick++;
+	if (mp->mslot)
+		mslot_update(mp, GORO_MSTATUS_RUNNING);
+	settls(mp, gp);
+	san_start_switch(&mp->g0, gp, false);
+	gogo_switch(&mp->g0.sched, &gp->sched);
+	san_finish_switch(&mp->g0);
+	settls(mp, &mp->g0);
+	if (mp->mslot)
+		mslot_update(mp, GORO_MSTATUS_SCHED);
+
+	if (unlikely(stack_overflowed(gp)))
+		overflowed(gp);
+	a = mp->action;
+	mp->action = GA_NONE;
+	switch (a) {
+	case GA_PARK: {
+		bool (*fn)(struct g *, void *) = mp->waitunlockf;
+		void *arg = mp->waitlock;
+
+		mp->waitunlockf = NULL;
+		mp->waitlock = NULL;
+		mp->curg = NULL;
+		gp->m = NULL;
+		casgstatus(gp, G_RUNNING, G_WAITING);
+		if (fn && !fn(gp, arg)) {
+			casgstatus(gp, G_WAITING, G_RUNNABLE);
+			inherit = true;
+			goto again;
+		}
+		break;
+	}
+	case GA_GOSCHED:
+		mp->curg = NULL;
+		gp->m = NULL;
+		casgstatus(gp, G_RUNNING, G_RUNNABLE);
+		lock(&sched.lock);
+		globrunqput(gp);
+		unlock(&sched.lock);
+		break;
+	case GA_GOYIELD:
+		mp->curg = NULL;
+		gp->m = NULL;
+		casgstatus(gp, G_RUNNING, G_RUNNABLE);
+		runqput(mp->p, gp, false);
+		break;
+	case GA_GOEXIT:
+		mp->curg = NULL;
+		gp->m = NULL;
+		casgstatus(gp, G_RUNNING, G_DEAD);
+		__atomic_sub_fetch(&ngoroutines, 1, __ATOMIC_RELAXED);
+		if ((gp->flags & G_FLAG_MAIN) && !main_goexit) {
+			/* main returned: the program is over */
+			__atomic_store_n(&sched.exiting, 1, __ATOMIC_RELEASE);
+			notewakeup(&sched.mainnote);
+			mexit_park();
+		}
+		gfput(mp->p, gp);
+		break;
+	default:
+		throw("execute: goroutine switched to g0 without an action");
+	}
+}
+
+/* One round of the scheduler, forever: find a G and run it. */
+static void schedule(void)
+{
+	struct m *mp = getm();
+
+	for (;;) {
+		struct p *pp;
+		struct g *gp = NULL;
+		bool inherit = false;
+
+		if (__atomic_load_n(&sched.exiting, __ATOMIC_ACQUIRE))
+			mexit_park();
+		if (__atomic_load_n(&sched.gcwaiting, __ATOMIC_ACQUIRE)) {
+			gcstopm();
+			continue;
+		}
+		pp = mp->p;
+		checktimers(pp, 0, NULL, NULL);
+		/* Fairness: now and then the global queue goes first, so
+		 * two goroutines yielding to each other cannot starve it. */
+		if (pp->schedtick % 61 == 0 &&
+		    __atomic_load_n(&sched.runqsize, __ATOMIC_RELAXED) > 0) {
+			lock(&sched.lock);
+			gp = globrunqget(pp, 1);
+			unlock(&sched.lock);
+		}
+		if (!gp)
+			gp = runqget(pp, &inherit);
+		if (!gp)
+			gp = findrunnable(&inherit);
+		if (mp->spinning)
+			resetspinning();
+		execute(gp, inherit);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Goroutine creation and the free lists
+ * ------------------------------------------------------------------- */
+
+#define GFREE_LOCAL_MAX		64
+#define GFREE_BATCH		32
+#define STACK_DEFAULT_SIZE	(256UL << 10)
+
+static void gfput(struct p *pp, struct g *gp)
+{
+	struct g *batch = NULL, *last = NULL;
+	int n = 0;
+
+	if (gp->flags & G_FLAG_BIGSTACK) {
+		stackfree_unused(gp);
+		lock(&sched.lock);
+		gp->schedlink = sched.gfreebig;
+		sched.gfreebig = gp;
+		unlock(&sched.lock);
+		return;
+	}
+	gp->schedlink = pp->gfree;
+	pp->gfree = gp;
+	if (++pp->gfreecnt < GFREE_LOCAL_MAX)
+		return;
+	/* Move a batch to the global list, giving back its deep pages. */
+	while (pp->gfreecnt > GFREE_BATCH) {
+		struct g *g1 = pp->gfree;
+
+		pp->gfree = g1->schedlink;
+		pp->gfreecnt--;
+		stackfree_unused(g1);
+		g1->schedlink = batch;
+		if (!batch)
+			last = g1;
+		batch = g1;
+		n++;
+	}
+	lock(&sched.lock);
+	last->schedlink = sched.gfree;
+	sched.gfree = batch;
+	__atomic_store_n(&sched.ngfree, sched.ngfree + n, __ATOMIC_RELAXED);
+	unlock(&sched.lock);
+}
+
+static struct g *gfget(struct p *pp, size_t size)
+{
+	struct g *gp, **link;
+
+	if (size > STACK_DEFAULT_SIZE) {
+		lock(&sched.lock);
+		for (link = &sched.gfreebig; (gp = *link); link = &gp->schedlink) {
+			size_t have = gp->stack_hi - gp->stack_lo;
+
+			if (have >= size && have <= 2 * size) {
+				*link = gp->schedlink;
+				break;
+			}
+		}
+		unlock(&sched.lock);
+		return gp;
+	}
+	if (!pp->gfree && __atomic_load_n(&sched.ngfree, __ATOMIC_RELAXED)) {
+		lock(&sched.lock);
+		while (pp->gfreecnt < GFREE_BATCH && sched.gfree) {
+			gp = sched.gfree;
+			sched.gfree = gp->schedlink;
+			__atomic_store_n(&sched.ngfree, sched.ngfree - 1,
+					 __ATOMIC_RELAXED);
+			gp->schedlink = pp->gfree;
+			pp->gfree = gp;
+			pp->gfreecnt++;
+		}
+		unlock(&sched.lock);
+	}
+	gp = pp->gfree;
+	if (gp) {
+		pp->gfree = gp->schedlink;
+		pp->gfreecnt--;
+	}
+	return gp;
+}
+
+static int allgadd(struct g *gp)
+{
+	lock(&allglock);
+	if (allglen == allgcap) {
+		size_t ncap = allgcap ? 2 * allgcap : 1024;
+		struct g **n = realloc(allgs, ncap * sizeof(*n));
+
+		if (!n) {
+			unlock(&allglock);
+			return -ENOMEM;
+		}
+		allgs = n;
+		allgcap = ncap;
+	}
+	allgs[allglen++] = gp;
+	unlock(&allglock);
+	return 0;
+}
+
+static struct g *newproc1(struct p *pp, void (*fn)(void *), void *arg,
+			  size_t size, uint64_t gopc)
+{
+	struct g *gp = gfget(pp, size);
+
+	if (!gp) {
+		gp = stackalloc_g(size);
+		if (!gp)
+			return NULL;
+		if (allgadd(gp))
+			return NULL;	/* the stack slot is lost; OOM anyway */
+	}
+	if (readgstatus(gp) != G_DEAD)
+		throw("newproc1: new g is not G_DEAD");
+	stack_reset(gp);
+	gostart_frame(&gp->sched, gp->stack_hi);
+	tsan_fiber_new(gp);
+	gp->asan_fake_stack = NULL;
+	gp->startfn = fn;
+	gp->startarg = arg;
+	gp->gopc = gopc;
+	gp->waitreason = WAIT_ZERO;
+	gp->flags &= ~G_FLAG_MAIN;
+	gp->goid = __atomic_add_fetch(&sched.goidgen, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&ngoroutines, 1, __ATOMIC_RELAXED);
+	casgstatus(gp, G_DEAD, G_RUNNABLE);
+	return gp;
+}
+
+static int stacksize_from_attr(const struct goro_attr *attr, size_t *size)
+{
+	size_t s;
+
+	*size = STACK_DEFAULT_SIZE;
+	if (!attr)
+		return 0;
+	if (attr->reserved[0] || attr->reserved[1] || attr->reserved[2])
+		return -EINVAL;
+	s = attr->stack_size;
+	if (!s)
+		return 0;
+	if (s > (1UL << 36))
+		return -EINVAL;
+	s = (s + 4095) & ~4095UL;
+	if (s < (16UL << 10))
+		s = 16UL << 10;
+	*size = s;
+	return 0;
+}
+
+GORO_API int goro_spawn(void (*fn)(void *arg), void *arg,
+			const struct goro_attr *attr)
+{
+	struct m *mp = getm();
+	struct g *gp;
+	size_t size;
+	int err;
+
+	if (!fn)
+		return -EINVAL;
+	err = stacksize_from_attr(attr, &size);
+	if (err)
+		return err;
+	if (!mp || !mp->p)
+		return -EPERM;
+	gp = newproc1(mp->p, fn, arg, size,
+		      (uint64_t)(uintptr_t)__builtin_return_address(0));
+	if (!gp)
+		return -ENOMEM;
+	runqput(mp->p, gp, true);
+	wakep();
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Parking and readying (the contract with sync and channels)
+ * ------------------------------------------------------------------- */
+
+void gopark(bool (*unlockf)(struct g *gp, void *arg), void *arg,
+	    enum waitreason reason)
+{
+	struct m *mp = getm();
+	struct g *gp = mp->curg;
+
+	if (!gp || gp == &mp->g0)
+		throw("gopark: not on a goroutine");
+	mp->waitunlockf = unlockf;
+	mp->waitlock = arg;
+	gp->waitreason = reason;
+	mcall(GA_PARK);
+}
+
+void goready(struct g *gp)
+{
+	struct m *mp = getm();
+
+	if (!mp || !mp->p)
+		throw("goready: no P");
+	casgstatus(gp, G_WAITING, G_RUNNABLE);
+	runqput(mp->p, gp, true);
+	wakep();
+}
+
+void goyield(void)
+{
+	mcall(GA_GOYIELD);
+}
+
+GORO_API void goro_yield(void)
+{
+	struct m *mp = getm();
+
+	if (!mp || !mp->curg) {
+		sched_yield();
+		return;
+	}
+	mcall(GA_GOSCHED);
+}
+
+GORO_API __attribute__((noreturn)) void goro_exit(void)
+{
+	struct m *mp = getm();
+
+	if (!mp || !mp->curg) {
+		print_str("fatal error: goro_exit outside a goroutine\n");
+		fatal_exit();
+	}
+	if (mp->curg->flags & G_FLAG_MAIN)
+		main_goexit = true;
+	mcall(GA_GOEXIT);
+	__builtin_unreachable();
+}
+
+GORO_API uint64_t goro_id(void)
+{
+	struct m *mp = getm();
+
+	return mp && mp->curg ? mp->curg->goid : 0;
+}
+
+uint64_t gcount(void)
+{
+	int64_t n = __atomic_load_n(&ngoroutines, __ATOMIC_RELAXED);
+
+	return n < 1 ? 1 : (uint64_t)n;
+}
+
+GORO_API int goro_num_goroutine(void)
+{
+	return (int)gcount();
+}
+
+bool sync_can_spin(int iter)
+{
+	struct m *mp = getm();
+	int32_t procs = atomic_load32(&gomaxprocs);
+
+	if (iter >= 4 || ncpu <= 1 ||
+	    procs <= atomic_load32(&sched.npidle) +
+		     atomic_load32(&sched.nmspinning) + 1)
+		return false;
+	return mp && mp->p && runqempty(mp->p);
+}
+
+void sync_do_spin(void)
+{
+	for (int i = 0; i < 30; i++)
+		arch_pause();
+}
+
+/* ---------------------------------------------------------------------
+ * Stop the world, GOMAXPROCS
+ * ------------------------------------------------------------------- */
+
+static void stoptheworld(void)
+{
+	struct m *mp = getm();
+	struct p *pp;
+	bool wait;
+
+	lock(&sched.lock);
+	sched.stopwait = gomaxprocs;
+	__atomic_store_n(&sched.gcwaiting, 1, __ATOMIC_RELEASE);
+	setpstatus(mp->p, P_GCSTOP);
+	sched.stopwait--;
+	while ((pp = pidleget())) {
+		setpstatus(pp, P_GCSTOP);
+		sched.stopwait--;
+	}
+	wait = sched.stopwait > 0;
+	unlock(&sched.lock);
+	if (wait) {
+		notesleep(&sched.stopnote);
+		noteclear(&sched.stopnote);
+	}
+	if (sched.stopwait)
+		throw("stoptheworld: not stopped");
+}
+
+static struct p *palloc(int32_t id)
+{
+	struct p *pp = aligned_alloc(64, (sizeof(*pp) + 63) & ~63UL);
+
+	if (!pp)
+		throw("procresize: out of memory");
+	memset(pp, 0, sizeof(*pp));
+	pp->id = id;
+	setpstatus(pp, P_GCSTOP);
+	return pp;
+}
+
+/* Move everything queued on pp elsewhere before it goes beyond
+ * GOMAXPROCS (world stopped, sched.lock held). */
+static void pdestroy(struct p *pp, struct p *heir)
+{
+	struct g *gp;
+	bool inherit;
+
+	while ((gp = runqget(pp, &inherit)))
+		globrunqput(gp);
+	movetimers(heir, pp);
+	while ((gp = pp->gfree)) {
+		pp->gfree = gp->schedlink;
+		pp->gfreecnt--;
+		gp->schedlink = sched.gfree;
+		sched.gfree = gp;
+		__atomic_store_n(&sched.ngfree, sched.ngfree + 1, __ATOMIC_RELAXED);
+	}
+	setpstatus(pp, P_DEAD);
+}
+
+/*
+ * Change the number of Ps to nprocs (sched.lock held; the world stopped,
+ * or nothing running yet when mp is NULL).  Returns the Ps with local
+ * work, linked through ->link; the rest go idle.  The caller's M keeps
+ * its P if it survives, else takes allp[0].
+ */
+static struct p *procresize(int32_t nprocs, struct m *mp)
+{
+	int32_t old = gomaxprocs;
+	struct p *runnable = NULL;
+
+	for (int32_t i = 0; i < nprocs; i++) {
+		if (!allp[i])
+			allp[i] = palloc(i);
+		else if (i >= old)
+			setpstatus(allp[i], P_GCSTOP);
+	}
+	if (mp) {
+		if (mp->p && mp->p->id < nprocs) {
+			setpstatus(mp->p, P_RUNNING);
+		} else {
+			if (mp->p) {
+				mp->p->m = NULL;
+				setpstatus(mp->p, P_GCSTOP);
+				mp->p = NULL;
+			}
+			allp[0]->m = NULL;
+			setpstatus(allp[0], P_IDLE);
+			acquirep(allp[0]);
+		}
+	}
+	for (int32_t i = nprocs; i < old; i++)
+		pdestroy(allp[i], mp ? mp->p : allp[0]);
+	for (int32_t i = nprocs - 1; i >= 0; i--) {
+		struct p *pp = allp[i];
+
+		if (mp && pp == mp->p)
+			continue;
+		setpstatus(pp, P_IDLE);
+		pp->m = NULL;
+		if (runqempty(pp)) {
+			pidleput(pp);
+		} else {
+			pp->link = runnable;
+			runnable = pp;
+		}
+	}
+	__atomic_store_n(&gomaxprocs, nprocs, __ATOMIC_RELEASE);
+	return runnable;
+}
+
+static void starttheworld(void)
+{
+	struct m *mp = getm();
+	struct p *runnable, *pp;
+
+	lock(&sched.lock);
+	runnable = procresize(newprocs ? newprocs : gomaxprocs, mp);
+	newprocs = 0;
+	__atomic_store_n(&sched.gcwaiting, 0, __ATOMIC_RELEASE);
+	unlock(&sched.lock);
+	while ((pp = runnable)) {
+		runnable = pp->link;
+		pp->link = NULL;
+		startm(pp, false);
+	}
+	wakep();
+}
+
+GORO_API int goro_set_maxprocs(int n)
+{
+	struct m *mp = getm();
+	int prev = atomic_load32(&gomaxprocs);
+
+	if (n < 1 || !mp || !mp->p || !mp->curg)
+		return prev;
+	if (n > MAXPROCS)
+		n = MAXPROCS;
+	if (n == prev)
+		return prev;
+	stoptheworld();
+	newprocs = n;
+	starttheworld();
+	return prev;
+}
+
+/* ---------------------------------------------------------------------
+ * Start-up
+ * ------------------------------------------------------------------- */
+
+static int32_t getproccount(void)
+{
+	cpu_set_t set;
+
+	if (!sched_getaffinity(0, sizeof(set), &set) && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
+	return 1;
+}
+
+static int32_t env_gomaxprocs(void)
+{
+	const char *s = getenv("GOMAXPROCS");
+	char *end;
+	long v;
+
+	if (!s || !*s)
+		return ncpu;
+	v = strtol(s, &end, 10);
+	if (*end || v < 1) {
+		print_str("goro: GOMAXPROCS=");
+		print_str(s);
+		print_str(" is not a positive number; using the CPU count\n");
+		return ncpu;
+	}
+	return v > MAXPROCS ? MAXPROCS : (int32_t)v;
+}
+
+GORO_API int goro_main(void (*fn)(void *arg), void *arg)
+{
+	struct g *gp;
+	int err;
+
+	if (!fn)
+		return -EINVAL;
+	if (__atomic_exchange_n(&runtime_started, true, __ATOMIC_ACQ_REL))
+		return -EBUSY;
+	parsedebugvars();
+	ncpu = getproccount();
+	err = stackinit();
+	if (err)
+		return err;
+	install_signals();
+	mpark_init();
+	sched.mnext = 1;
+
+	lock(&sched.lock);
+	procresize(env_gomaxprocs(), NULL);
+	unlock(&sched.lock);
+
+	gp = newproc1(allp[0], fn, arg, STACK_DEFAULT_SIZE,
+		      (uint64_t)(uintptr_t)__builtin_return_address(0));
+	if (!gp)
+		return -ENOMEM;
+	gp->flags |= G_FLAG_MAIN;
+	lock(&sched.lock);
+	globrunqput(gp);
+	unlock(&sched.lock);
+	startm(NULL, false);
+
+	notesleep(&sched.mainnote);
+	return 0;
+}

@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: MIT
+/*
+ * runq.c - run queues: per-P lock-free rings and the global queue.
+ *
+ * Each P has a ring of RUNQ_SIZE goroutines plus runnext (Go's proc.go):
+ *
+ *  - Only the P's owner puts: it writes the slot, then publishes the new
+ *    tail with a release store.  Head is advanced by CAS, by the owner
+ *    (runqget) and by thieves (runqgrab) alike, so a slot is consumed by
+ *    exactly one of them; the owner reads head with acquire to know how
+ *    many slots are free.
+ *  - A full ring moves half of itself plus the new G to the global
+ *    queue in one batch (runqputslow), so the global lock is taken once
+ *    per RUNQ_SIZE/2 puts at worst.
+ *  - runnext holds the G readied last by the running goroutine (goready,
+ *    new goroutines): it runs next and inherits the time slice, which
+ *    makes a producer/consumer pair ping-pong on one P.  Thieves take
+ *    runnext only when the ring is empty, and only after a short pause
+ *    when the owner is running, since it is likely to run it at once.
+ *  - Invariants: 0 <= tail - head <= RUNQ_SIZE (unsigned wrap); slots in
+ *    [head, tail) hold runnable Gs; runqempty() is exact only for the
+ *    owner, a hint for others.
+ *
+ * The global queue is a FIFO under sched.lock; globrunqget moves up to
+ * half of a fair share of it into the local ring.  sched.runqsize is
+ * written under the lock but read without it as a hint (schedule's
+ * every-61-ticks check), hence its atomic stores.
+ */
+#include <sched.h>
+
+#include "runtime.h"
+
+static inline uint32_t load_acq(uint32_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+bool runqempty(struct p *pp)
+{
+	/* runnext may be set while the ring looks empty: check in a loop so
+	 * that a concurrent move of runnext into the ring is not missed. */
+	for (;;) {
+		uint32_t head = load_acq(&pp->runqhead);
+		uint32_t tail = load_acq(&pp->runqtail);
+		struct g *next = __atomic_load_n(&pp->runnext, __ATOMIC_ACQUIRE);
+
+		if (tail == load_acq(&pp->runqtail))
+			return head == tail && !next;
+	}
+}
+
+uint32_t runqlen(struct p *pp)
+{
+	uint32_t head = load_acq(&pp->runqhead);
+	uint32_t tail = load_acq(&pp->runqtail);
+
+	return tail - head;
+}
+
+/* The ring is full: move half of it and gp to the global queue. */
+static bool runqputslow(struct p *pp, struct g *gp, uint32_t head,
+			uint32_t tail)
+{
+	struct g *batch[RUNQ_SIZE / 2 + 1];
+	uint32_t n = (tail - head) / 2;
+	struct gqueue q;
+
+	if (n != RUNQ_SIZE / 2)
+		throw("runqputslow: queue is not full");
+	for (uint32_t i = 0; i < n; i++)
+		batch[i] = __atomic_load_n(&pp->runq[(head + i) % RUNQ_SIZE],
+					   __ATOMIC_RELAXED);
+	if (!__atomic_compare_exchange_n(&pp->runqhead, &head, head + n, false,
+					 __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		return false;
+	batch[n] = gp;
+	for (uint32_t i = 0; i < n; i++)
+		batch[i]->schedlink = batch[i + 1];
+	gp->schedlink = NULL;
+	q.head = batch[0];
+	q.tail = gp;
+	lock(&sched.lock);
+	globrunqputbatch(&q, (int32_t)n + 1);
+	unlock(&sched.lock);
+	return true;
+}
+
+/* Put gp on pp's queue (pp owned by the caller); next: into runnext,
+ * kicking the previous runnext to the ring. */
+void runqput(struct p *pp, struct g *gp, bool next)
+{
+	uint32_t head, tail;
+
+	if (next) {
+		struct g *old = __atomic_load_n(&pp->runnext, __ATOMIC_RELAXED);
+
+		while (!__atomic_compare_exchange_n(&pp->runnext, &old, gp,
+						    false, __ATOMIC_RELEASE,
+						    __ATOMIC_RELAXED))
+			;
+		if (!old)
+			return;
+		gp = old;
+	}
+	for (;;) {
+		head = load_acq(&pp->runqhead);
+		tail = pp->runqtail;
+		if (tail - head < RUNQ_SIZE) {
+			__atomic_store_n(&pp->runq[tail % RUNQ_SIZE], gp,
+					 __ATOMIC_RELAXED);
+			__atomic_store_n(&pp->runqtail, tail + 1,
+					 __ATOMIC_RELEASE);
+			return;
+		}
+		if (runqputslow(pp, gp, head, tail))
+			return;
+		/* a thief took some: the ring has room now */
+	}
+}
+
+/* Take a G from pp's local queue (owner only); *inherit: it was runnext. */
+struct g *runqget(struct p *pp, bool *inherit)
+{
+	struct g *next = __atomic_load_n(&pp->runnext, __ATOMIC_RELAXED);
+
+	if (next && __atomic_compare_exchange_n(&pp->runnext, &next, NULL,
+						false, __ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED)) {
+		*inherit = true;
+		return next;
+	}
+	*inherit = false;
+	for (;;) {
+		uint32_t head = load_acq(&pp->runqhead);
+		uint32_t tail = pp->runqtail;
+		struct g *gp;
+
+		if (tail == head)
+			return NULL;
+		gp = __atomic_load_n(&pp->runq[head % RUNQ_SIZE],
+				     __ATOMIC_RELAXED);
+		if (__atomic_compare_exchange_n(&pp->runqhead, &head, head + 1,
+						false, __ATOMIC_RELEASE,
+						__ATOMIC_RELAXED))
+			return gp;
+	}
+}
+
+/*
+ * Grab half of pp's queue into batch[batchhead...] (a ring of the same
+ * size); returns how many.  Runs on a thief.
+ */
+static uint32_t runqgrab(struct p *pp, struct g **batch, uint32_t batchhead,
+			 bool stealrunnext)
+{
+	for (;;) {
+		uint32_t head = load_acq(&pp->runqhead);
+		uint32_t tail = load_acq(&pp->runqtail);
+		uint32_t n = tail - head;
+
+		n -= n / 2;
+		if (n == 0) {
+			struct g *next;
+
+			if (!stealrunnext)
+				return 0;
+			next = __atomic_load_n(&pp->runnext, __ATOMIC_ACQUIRE);
+			if (!next)
+				return 0;
+			if (__atomic_load_n(&pp->status, __ATOMIC_RELAXED) ==
+			    P_RUNNING) {
+				/* The owner is likely to run it in a moment:
+				 * let it, rather than bounce it between Ps. */
+				sched_yield();
+			}
+			if (!__atomic_compare_exchange_n(&pp->runnext, &next,
+							 NULL, false,
+							 __ATOMIC_ACQUIRE,
+							 __ATOMIC_RELAXED))
+				continue;
+			batch[batchhead % RUNQ_SIZE] = next;
+			return 1;
+		}
+		if (n > RUNQ_SIZE / 2)	/* read inconsistent head and tail */
+			continue;
+		for (uint32_t i = 0; i < n; i++)
+			batch[(batchhead + i) % RUNQ_SIZE] =
+				__atomic_load_n(&pp->runq[(head + i) % RUNQ_SIZE],
+						__ATOMIC_RELAXED);
+		if (__atomic_compare_exchange_n(&pp->runqhead, &head, head + n,
+						false, __ATOMIC_RELEASE,
+						__ATOMIC_RELAXED))
+			return n;
+	}
+}
+
+/* Steal half of p2's queue into pp's (owned); return one G to run. */
+struct g *runqsteal(struct p *pp, struct p *p2, bool stealrunnext)
+{
+	uint32_t tail = pp->runqtail;
+	uint32_t n = runqgrab(p2, pp->runq, tail, stealrunnext);
+	struct g *gp;
+
+	if (n == 0)
+		return NULL;
+	n--;
+	gp = __atomic_load_n(&pp->runq[(tail + n) % RUNQ_SIZE],
+			     __ATOMIC_RELAXED);
+	if (n == 0)
+		return gp;
+	if (tail + n - load_acq(&pp->runqhead) >= RUNQ_SIZE)
+		throw("runqsteal: runq overflow");
+	__atomic_store_n(&pp->runqtail, tail + n, __ATOMIC_RELEASE);
+	return gp;
+}
+
+/* Global queue; sched.lock held. */
+void globrunqput(struct g *gp)
+{
+	gp->schedlink = NULL;
+	if (sched.runq.tail)
+		sched.runq.tail->schedlink = gp;
+	else
+		sched.runq.head = gp;
+	sched.runq.tail = gp;
+	__atomic_store_n(&sched.runqsize, sched.runqsize + 1, __ATOMIC_RELAXED);
+}
+
+void globrunqputbatch(struct gqueue *q, int32_t n)
+{
+	if (sched.runq.tail)
+		sched.runq.tail->schedlink = q->head;
+	else
+		sched.runq.head = q->head;
+	sched.runq.tail = q->tail;
+	__atomic_store_n(&sched.runqsize, sched.runqsize + n, __ATOMIC_RELAXED);
+	q->head = q->tail = NULL;
+}
+
+/* Take a fair share of the global queue (at most max, 0: no limit),
+ * moving all but the returned G to pp's ring.  sched.lock held. */
+struct g *globrunqget(struct p *pp, int32_t max)
+{
+	int32_t n, procs = __atomic_load_n(&gomaxprocs, __ATOMIC_RELAXED);
+	struct g *gp;
+
+	if (sched.runqsize == 0)
+		return NULL;
+	n = sched.runqsize / procs + 1;
+	if (n > sched.runqsize)
+		n = sched.runqsize;
+	if (max > 0 && n > max)
+		n = max;
+	if (n > RUNQ_SIZE / 2)
+		n = RUNQ_SIZE / 2;
+	__atomic_store_n(&sched.runqsize, sched.runqsize - n, __ATOMIC_RELAXED);
+	gp = sched.runq.head;
+	sched.runq.head = gp->schedlink;
+	if (!sched.runq.head)
+		sched.runq.tail = NULL;
+	for (n--; n > 0; n--) {
+		struct g *g1 = sched.runq.head;
+
+		sched.runq.head = g1->schedlink;
+		if (!sched.runq.head)
+			sched.runq.tail = NULL;
+		runqput(pp, g1, false);
+	}
+	return gp;
+}

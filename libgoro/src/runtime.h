@@ -1,0 +1,375 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runtime.h - libgoro's internal header: the G/M/P objects, the scheduler
+ * entry points that blocking primitives use, runtime locks and notes,
+ * timers, and the fatal paths.
+ *
+ * Who owns what (Go's runtime2.go, in C):
+ *
+ *  - struct g is a goroutine.  It lives at the top of its own stack
+ *    (stack.c), so a parked goroutine costs one committed page when its
+ *    frames fit beside it.  Its status moves between the G_* states below
+ *    only through casgstatus(); a G's scheduling fields belong to the M
+ *    that runs it (G_RUNNING) or to whoever holds the queue it is on.
+ *  - struct m is an OS thread.  Its g0 is the scheduler context: the
+ *    thread's own stack, where schedule() loops.  Goroutines run on their
+ *    own stacks and return to g0 for every scheduling decision, as Go's
+ *    mcall does, so that the decision never runs on a stack that may be
+ *    handed to another M at the same moment.
+ *  - struct p is a processor: the right to run goroutines, with a local
+ *    run queue, a free-G cache and a timer heap.  GOMAXPROCS Ps exist;
+ *    an M runs Go code only while it holds a P.
+ *  - struct schedt (one, `sched`) holds the global run queue, idle M and
+ *    P lists and the free-G list, under sched.lock.
+ *
+ * Lock order: sched.lock, then pp->timerslock, then allglock.  None of
+ * them is held across a context switch; blocking primitives hold their
+ * own locks only up to the unlockf of gopark().
+ *
+ * RUNTIME-CONTRACT.md fixes the first block of declarations below: the
+ * sync and channel code is written against them.
+ */
+#ifndef GORO_RUNTIME_H
+#define GORO_RUNTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arch/x86_64/arch.h"
+
+#define GORO_API	__attribute__((visibility("default")))
+
+#define likely(x)	__builtin_expect(!!(x), 1)
+#define unlikely(x)	__builtin_expect(!!(x), 0)
+
+/* ---------------------------------------------------------------------
+ * The contract with sync/chan code (RUNTIME-CONTRACT.md)
+ * ------------------------------------------------------------------- */
+
+struct g;
+
+/* The running goroutine; the M's g0 when called on the scheduler. */
+struct g *getg(void);
+uint64_t g_id(struct g *gp);
+
+enum waitreason {
+	WAIT_ZERO = 0,
+	WAIT_CHAN_RECEIVE, WAIT_CHAN_SEND, WAIT_CHAN_RECEIVE_NIL,
+	WAIT_CHAN_SEND_NIL, WAIT_SELECT, WAIT_SELECT_NO_CASES,
+	WAIT_SYNC_MUTEX_LOCK, WAIT_SYNC_RWMUTEX_RLOCK, WAIT_SYNC_RWMUTEX_LOCK,
+	WAIT_SEMACQUIRE, WAIT_SYNC_COND_WAIT, WAIT_SYNC_WAITGROUP_WAIT,
+	WAIT_SLEEP, WAIT_TIMER_GOROUTINE_IDLE, WAIT_IO_WAIT, WAIT_GC,
+	WAIT_PREEMPTED, WAIT_FORCE_GC_IDLE, WAIT_FINALIZER_WAIT,
+	WAIT_REASON_MAX,
+};
+const char *waitreason_string(enum waitreason r);
+
+/*
+ * gopark: park the current goroutine.  On g0, the scheduler marks it
+ * G_WAITING and calls unlockf(gp, arg); if that returns false the
+ * goroutine runs again at once.  unlockf may be NULL.  A waker may
+ * goready() the goroutine only after unlockf ran (i.e. under the lock
+ * unlockf releases), never before.
+ */
+void gopark(bool (*unlockf)(struct g *gp, void *arg), void *arg,
+	    enum waitreason reason);
+
+/* goready: make gp (G_WAITING) runnable in the current P's runnext and
+ * wake an idle P if there is one.  Callable from goroutines and g0. */
+void goready(struct g *gp);
+
+/* goyield: current goroutine to the local run queue's tail, reschedule. */
+void goyield(void);
+
+/* CLOCK_MONOTONIC nanoseconds (vDSO). */
+int64_t nanotime(void);
+
+/* Runtime locks: spin, then futex.  Zero value unlocked.  Never park the
+ * goroutine; never hold one across gopark() (except as its unlockf's). */
+struct rtlock {
+	uint32_t key;
+};
+void lock(struct rtlock *l);
+void unlock(struct rtlock *l);
+
+/* Fatal paths: print without allocating, all goroutines, exit 2. */
+__attribute__((noreturn)) void throw(const char *msg);
+__attribute__((noreturn)) void gopanic(const char *msg);
+
+bool sync_can_spin(int iter);
+void sync_do_spin(void);
+
+uint32_t fastrand(void);
+uint32_t fastrandn(uint32_t n);
+
+/* ---------------------------------------------------------------------
+ * Timers (time.c): per-P 4-ary heaps, run by the scheduler.
+ *
+ * A timer is owned by its user (embed it anywhere that outlives it).
+ * addtimer queues it on the current P; when `when` passes, some M runs
+ * f(arg, seq, delta) on g0 with no runtime lock held (delta: how late,
+ * in ns).  f must not block; it may goready() and addtimer()/modtimer().
+ * A periodic timer (period > 0) is re-queued at when + period (skipping
+ * missed periods) before f runs.  deltimer/modtimer may be called from
+ * any goroutine or g0, concurrently with the timer firing: deltimer
+ * returns true only if it removed the timer before f was called; f may
+ * be running when it returns false.
+ * ------------------------------------------------------------------- */
+struct p;
+
+struct timer {
+	struct p *pp;		/* heap holding it; NULL when not queued */
+	int32_t idx;		/* index in pp's heap, under its timerslock */
+	int64_t when;		/* CLOCK_MONOTONIC ns */
+	int64_t period;		/* 0: one-shot */
+	void (*f)(void *arg, uintptr_t seq, int64_t delta);
+	void *arg;
+	uintptr_t seq;
+	uint32_t running;	/* atomic: f is being called (checktimers) */
+};
+
+/* Queue t (not queued now) on the current P; t->when/period/f/arg/seq
+ * set by the caller.  Wakes an idle M if t is the earliest timer. */
+void addtimer(struct timer *t);
+/* Dequeue t; true if it was queued (so f will not run for this when). */
+bool deltimer(struct timer *t);
+/* deltimer, then wait until a call of f that already started returns:
+ * afterwards t may be freed.  Never call it from t's own f. */
+bool deltimer_sync(struct timer *t);
+/* Change t's fields, queueing it (again) at when; true if it was queued. */
+bool modtimer(struct timer *t, int64_t when, int64_t period,
+	      void (*f)(void *arg, uintptr_t seq, int64_t delta),
+	      void *arg, uintptr_t seq);
+/* modtimer keeping f/arg/seq/period. */
+bool resettimer(struct timer *t, int64_t when);
+
+/* ---------------------------------------------------------------------
+ * Goroutine, machine and processor (Go's runtime2.go)
+ * ------------------------------------------------------------------- */
+
+/* G states: Go's _Gidle ... _Gdead, same meaning. */
+enum gstatus {
+	G_IDLE = 0,		/* just allocated, not initialised */
+	G_RUNNABLE,		/* on a run queue, not executing */
+	G_RUNNING,		/* executing; owns its stack, has an M and P */
+	G_SYSCALL,		/* in a call the runtime was told about */
+	G_WAITING,		/* parked (gopark); on some wait queue */
+	G_DEAD,			/* exited, on a free list or unused */
+};
+
+/* P states: Go's _Pidle ... _Pdead. */
+enum pstatus {
+	P_IDLE = 0,
+	P_RUNNING,
+	P_SYSCALL,
+	P_GCSTOP,		/* stopped for stop-the-world */
+	P_DEAD,			/* beyond GOMAXPROCS */
+};
+
+#define RUNQ_SIZE	256	/* per-P ring; a power of two */
+#define MAXPROCS	256	/* upper bound of GOMAXPROCS */
+
+/* A one-shot wake-up: 0 unwoken, 1 woken (Go's note, lock_futex.go). */
+struct note {
+	uint32_t key;
+};
+void noteclear(struct note *n);
+void notewakeup(struct note *n);
+void notesleep(struct note *n);
+/* Sleep until woken or the absolute CLOCK_MONOTONIC deadline (-1:
+ * none); true if woken. */
+bool notetsleep(struct note *n, int64_t deadline);
+
+/* What the goroutine asked g0 to do with it when it switched to g0. */
+enum gaction {
+	GA_NONE = 0,
+	GA_PARK,		/* gopark */
+	GA_GOSCHED,		/* goro_yield: global run queue */
+	GA_GOYIELD,		/* goyield: local run queue tail */
+	GA_GOEXIT,		/* goroutine finished */
+};
+
+struct g {
+	struct gobuf sched;	/* saved context while not running */
+	uintptr_t stack_lo;	/* lowest usable byte */
+	uintptr_t stack_hi;	/* one past the highest usable byte */
+	uintptr_t guard_lo;	/* start of the guard below stack_lo */
+	size_t stack_map;	/* bytes of the whole slot (guard+stack+g) */
+	uint32_t atomicstatus;	/* enum gstatus; casgstatus() only */
+	uint32_t flags;		/* G_FLAG_* */
+	uint64_t goid;
+	struct m *m;		/* M running it, NULL otherwise */
+	struct g *schedlink;	/* run queue / free list link */
+	enum waitreason waitreason;
+	int64_t waitsince;
+	void (*startfn)(void *arg);
+	void *startarg;
+	uint64_t gopc;		/* return address of the goro_spawn call */
+	struct timer sleeptimer; /* goro_sleep */
+	void *asan_fake_stack;	/* ASan fiber state */
+	void *tsan_fiber;	/* TSan fiber */
+	uint64_t magic;		/* G_MAGIC: g_is_valid() */
+};
+
+#define G_FLAG_BIGSTACK	0x1	/* stack not from the default-size arena */
+#define G_FLAG_G0	0x2	/* an M's scheduler context */
+#define G_FLAG_MAIN	0x4	/* the main goroutine */
+#define G_MAGIC		0x676f726f67ULL	/* "gorog" */
+
+struct goro_mslot;
+
+struct m {
+	struct g g0;		/* scheduler context (thread stack) */
+	struct g *curg;		/* goroutine running, or NULL */
+	struct p *p;		/* attached P, NULL when idle */
+	struct p *nextp;	/* P handed over by startm() */
+	int64_t id;
+	bool spinning;		/* looking for work, counted in nmspinning */
+	bool exiting;		/* runtime shut down: park for good */
+	enum gaction action;	/* set by the goroutine before mcall */
+	bool (*waitunlockf)(struct g *gp, void *arg);
+	void *waitlock;
+	struct note park;	/* stopm() sleeps here */
+	struct m *schedlink;	/* sched.midle link */
+	struct m *alllink;	/* allm list */
+	uint64_t rand;		/* fastrand state */
+	int tid;
+	uintptr_t g0_lo, g0_hi;	/* thread stack bounds */
+	void *sigstack;		/* sigaltstack for stack overflows */
+	/* kmod (park.c): slot in /dev/goro's shared area, or -1 */
+	int slot;
+	struct goro_mslot *mslot;
+	uint32_t unpark_pending; /* kmod: an unpark was sent, not consumed */
+};
+
+struct p {
+	int32_t id;
+	uint32_t status;	/* enum pstatus */
+	struct p *link;		/* sched.pidle */
+	uint32_t schedtick;	/* incremented on every schedule */
+	struct m *m;		/* M holding it; NULL when idle */
+
+	/* Lock-free ring: owner puts/gets at tail/head, thieves CAS head. */
+	uint32_t runqhead;
+	uint32_t runqtail;
+	struct g *runq[RUNQ_SIZE];
+	struct g *runnext;	/* run next, inheriting the time slice */
+
+	struct g *gfree;	/* dead Gs with default stacks */
+	int32_t gfreecnt;
+
+	struct rtlock timerslock;
+	struct timer **timers;	/* 4-ary min-heap on when */
+	int32_t ntimers;
+	int32_t timerscap;
+	int64_t timer0when;	/* atomic: earliest when, 0 if none */
+};
+
+struct gqueue {
+	struct g *head;
+	struct g *tail;
+};
+
+struct schedt {
+	struct rtlock lock;
+	uint64_t goidgen;	/* atomic */
+	struct m *midle;	/* idle Ms waiting on their park note */
+	int32_t nmidle;
+	int64_t mnext;		/* Ms created so far; next M id */
+	int32_t mcount;
+	struct p *pidle;
+	int32_t npidle;		/* atomic */
+	int32_t nmspinning;	/* atomic */
+	struct gqueue runq;	/* global run queue */
+	int32_t runqsize;
+	struct g *gfree;	/* global free Gs (default stacks) */
+	int32_t ngfree;
+	struct g *gfreebig;	/* free Gs with other stack sizes */
+	/* stop the world */
+	uint32_t gcwaiting;	/* atomic */
+	int32_t stopwait;
+	struct note stopnote;
+	/* the one M sleeping until the earliest timer (Go's netpoller M) */
+	struct m *pollm;
+	int64_t polluntil;	/* atomic: its deadline */
+	/* lifetime */
+	uint32_t exiting;	/* atomic: goro_main returned */
+	struct note mainnote;	/* main goroutine finished */
+	int ngsys;		/* runtime goroutines (none today) */
+};
+
+extern struct schedt sched;
+extern struct p *allp[MAXPROCS];
+extern int32_t gomaxprocs;	/* atomic */
+extern struct m *allm;
+
+/* Scheduler internals shared between files (proc.c, runq.c). */
+struct m *getm(void);
+void casgstatus(struct g *gp, uint32_t old, uint32_t new);
+static inline uint32_t readgstatus(struct g *gp)
+{
+	return __atomic_load_n(&gp->atomicstatus, __ATOMIC_ACQUIRE);
+}
+void runqput(struct p *pp, struct g *gp, bool next);
+struct g *runqget(struct p *pp, bool *inherit);
+struct g *runqsteal(struct p *pp, struct p *p2, bool stealrunnext);
+bool runqempty(struct p *pp);
+uint32_t runqlen(struct p *pp);
+void globrunqput(struct g *gp);
+void globrunqputbatch(struct gqueue *q, int32_t n);
+struct g *globrunqget(struct p *pp, int32_t max);
+void wakep(void);
+void wakenetpoller(int64_t when);
+bool g_is_valid(struct g *gp);
+bool p_is_valid(struct p *pp);
+
+/* Timers on the scheduler's side (time.c). */
+int64_t checktimers(struct p *pp, int64_t now, int64_t *polluntil, bool *ran);
+int64_t nobarrier_timer0(struct p *pp);
+void movetimers(struct p *to, struct p *from);
+bool timers_pending(void);
+
+/* Stacks (stack.c). */
+int stackinit(void);
+struct g *stackalloc_g(size_t size);
+void stackfree_unused(struct g *gp);
+void stack_reset(struct g *gp);
+int stack_sigstack(struct m *mp);
+bool stack_overflowed(struct g *gp);
+
+/* M parking (park.c): /dev/goro when present, else futex. */
+void mpark_init(void);
+void mpark_register(struct m *mp);
+void mpark_sleep(struct m *mp, int64_t deadline); /* until mpark_wake or deadline */
+void mpark_wake(struct m *mp);
+void mslot_update(struct m *mp, int status);
+extern bool kmod_active;
+
+/* Debug and fatal paths (debug.c). */
+struct debugvars {
+	int32_t schedtrace;	/* ms between SCHED lines, 0 off */
+	int32_t scheddetail;
+	int32_t kmod;		/* 1: use /dev/goro when present */
+	int32_t invariants;	/* 1: check *_is_valid() on hot paths */
+	int32_t stackguard;	/* 0 canary only, 1 guard pages (default) */
+};
+extern struct debugvars debug;
+void parsedebugvars(void);
+void schedtrace(bool detailed);
+void *schedtrace_thread(void *arg);
+void tracebackothers(struct g *me);
+void traceback_g(struct g *gp, bool running);
+void traceback_ctx(struct g *gp, uintptr_t bp, uintptr_t pc);
+void print_str(const char *s);
+void print_u64(uint64_t v);
+void print_hex(uint64_t v);
+void print_flush(void);
+__attribute__((noreturn)) void fatal_exit(void);
+void install_signals(void);
+uint64_t gcount(void);
+extern struct rtlock allglock;
+extern struct g **allgs;
+extern size_t allglen;
+
+#endif /* GORO_RUNTIME_H */

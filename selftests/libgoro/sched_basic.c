@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sched_basic: goro_main, goroutine identity and counts, goro_yield,
+ * goro_exit, and GOMAXPROCS handling.
+ */
+#include "kselftest_harness.h"
+#include "sched_test.h"
+
+static int ran;
+static uint64_t main_id;
+
+static void set_ran(void *arg)
+{
+	(void)arg;
+	ran = 1;
+	main_id = goro_id();
+}
+
+TEST(main_runs_and_returns)
+{
+	ASSERT_EQ(0, goro_id());
+	ASSERT_EQ(0, goro_main(set_ran, NULL));
+	ASSERT_EQ(1, ran);
+	ASSERT_EQ(1, main_id);
+	/* only once per process */
+	ASSERT_EQ(-EBUSY, goro_main(set_ran, NULL));
+}
+
+TEST(spawn_outside_runtime_fails)
+{
+	ASSERT_EQ(-EPERM, go(set_ran, NULL));
+	ASSERT_EQ(-EINVAL, goro_main(NULL, NULL));
+}
+
+#define NIDS	100
+static uint64_t ids[NIDS];
+static struct tgate idgate;
+
+static void record_id(void *arg)
+{
+	ids[(long)arg] = goro_id();
+	tgate_done(&idgate);
+}
+
+static int ids_ok, count_before, count_during, count_after;
+
+static void ids_main(void *arg)
+{
+	(void)arg;
+	count_before = goro_num_goroutine();
+	tgate_add(&idgate, NIDS);
+	for (long i = 0; i < NIDS; i++)
+		if (go(record_id, (void *)i))
+			return;
+	count_during = goro_num_goroutine();
+	tgate_wait(&idgate);
+	goro_yield();
+	ids_ok = 1;
+	for (int i = 0; i < NIDS; i++)
+		for (int j = i + 1; j < NIDS; j++)
+			if (ids[i] == ids[j] || ids[i] < 2)
+				ids_ok = 0;
+	/* Goroutines that ran tgate_done may still be exiting. */
+	for (int i = 0; i < 1000 && goro_num_goroutine() > 1; i++)
+		goro_yield();
+	count_after = goro_num_goroutine();
+}
+
+TEST(ids_unique_and_counts)
+{
+	ASSERT_EQ(0, goro_main(ids_main, NULL));
+	ASSERT_EQ(1, ids_ok);
+	ASSERT_EQ(1, count_before);
+	ASSERT_GE(count_during, 2);
+	ASSERT_LE(count_during, NIDS + 1);
+	ASSERT_EQ(1, count_after);
+}
+
+static int exit_reached, exit_after;
+static struct tgate exitgate;
+
+static void deep_exit(int depth)
+{
+	if (depth < 0)
+		return;
+	if (depth == 0) {
+		tgate_done(&exitgate);
+		goro_exit();
+	}
+	deep_exit(depth - 1);
+	exit_after = 1;	/* never runs */
+}
+
+static void exiter(void *arg)
+{
+	(void)arg;
+	exit_reached = 1;
+	deep_exit(10);
+}
+
+static void exit_main(void *arg)
+{
+	(void)arg;
+	tgate_add(&exitgate, 1);
+	go(exiter, NULL);
+	tgate_wait(&exitgate);
+	for (int i = 0; i < 1000 && goro_num_goroutine() > 1; i++)
+		goro_yield();
+}
+
+TEST(goro_exit_ends_goroutine)
+{
+	ASSERT_EQ(0, goro_main(exit_main, NULL));
+	ASSERT_EQ(1, exit_reached);
+	ASSERT_EQ(0, exit_after);
+	ASSERT_EQ(1, goro_num_goroutine());
+}
+
+/* Main calls goro_exit: the others finish, then Go's deadlock message. */
+static void short_sleeper(void *arg)
+{
+	(void)arg;
+	goro_sleep(5 * 1000 * 1000);
+}
+
+static void goexit_main(void *arg)
+{
+	(void)arg;
+	go(short_sleeper, NULL);
+	goro_exit();
+}
+
+static void child_goexit(void)
+{
+	goro_main(goexit_main, NULL);
+	_exit(0);
+}
+
+TEST(main_goexit_reports_deadlock)
+{
+	char out[8192];
+	int st = run_child(child_goexit, NULL, out, sizeof(out));
+
+	ASSERT_TRUE(WIFEXITED(st));
+	ASSERT_EQ(2, WEXITSTATUS(st));
+	ASSERT_NE(NULL, strstr(out, "fatal error: no goroutines (main called goro_exit) - deadlock!"));
+}
+
+static int procs_seen, procs_prev, procs_after;
+
+static void procs_main(void *arg)
+{
+	(void)arg;
+	procs_seen = goro_set_maxprocs(0);
+	procs_prev = goro_set_maxprocs(3);
+	procs_after = goro_set_maxprocs(-1);
+	goro_set_maxprocs(procs_prev);
+}
+
+static void child_procs(void)
+{
+	goro_main(procs_main, NULL);
+	_exit(procs_seen == 5 && procs_prev == 5 && procs_after == 3 ? 0 : 1);
+}
+
+TEST(gomaxprocs_env)
+{
+	char out[1024];
+	int st = run_child(child_procs, "GOMAXPROCS=5", out, sizeof(out));
+
+	ASSERT_TRUE(WIFEXITED(st));
+	ASSERT_EQ(0, WEXITSTATUS(st));
+}
+
+static void child_badenv(void)
+{
+	goro_main(procs_main, NULL);
+	_exit(procs_seen >= 1 ? 0 : 1);
+}
+
+TEST(gomaxprocs_env_bad_warns)
+{
+	char out[1024];
+	int st = run_child(child_badenv, "GOMAXPROCS=banana", out, sizeof(out));
+
+	ASSERT_TRUE(WIFEXITED(st));
+	ASSERT_EQ(0, WEXITSTATUS(st));
+	ASSERT_NE(NULL, strstr(out, "GOMAXPROCS=banana"));
+}
+
+static void child_gorodebug(void)
+{
+	goro_main(procs_main, NULL);
+	_exit(0);
+}
+
+TEST(gorodebug_bad_value_warns_once)
+{
+	char out[2048];
+	int st = run_child(child_gorodebug,
+			   "GORODEBUG=schedtrace=x,nosuch=1,invariants=1",
+			   out, sizeof(out));
+
+	ASSERT_TRUE(WIFEXITED(st));
+	ASSERT_EQ(0, WEXITSTATUS(st));
+	ASSERT_NE(NULL, strstr(out, "bad value in \"schedtrace=x\""));
+	ASSERT_NE(NULL, strstr(out, "unknown option \"nosuch=1\""));
+}
+
+/*
+ * Fairness: on one P, a goroutine that yields to the local queue in a
+ * loop always finds itself runnable; main waits on the global queue
+ * (goro_yield) and must still run within 61 schedule ticks or so.
+ */
+static int fair_flag, fair_rounds, fair_rounds_seen;
+
+static void local_spinner(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&fair_flag, __ATOMIC_ACQUIRE) &&
+	       fair_rounds < 10000000) {
+		fair_rounds++;
+		goyield();
+	}
+}
+
+static void fair_main(void *arg)
+{
+	(void)arg;
+	goro_set_maxprocs(1);
+	go(local_spinner, NULL);
+	goro_yield();
+	fair_rounds_seen = fair_rounds;
+	__atomic_store_n(&fair_flag, 1, __ATOMIC_RELEASE);
+}
+
+TEST(global_queue_not_starved)
+{
+	ASSERT_EQ(0, goro_main(fair_main, NULL));
+	ASSERT_GE(fair_rounds_seen, 1);
+	ASSERT_LT(fair_rounds_seen, 200);
+}
+
+/*
+ * Which parking path ran: /dev/goro's when the module is loaded (the VM
+ * suite), the futex otherwise or with GORODEBUG=kmod=0.  Goroutines that
+ * sleep make idle Ms park; with the module each park is counted in the
+ * M's shared slot.
+ */
+static uint64_t kmod_parks;
+static bool kmod_was_active;
+
+static void sleeper(void *arg)
+{
+	for (int i = 0; i < 20; i++)
+		goro_sleep(200 * 1000);
+	tgate_done(arg);
+}
+
+static void parks_main(void *arg)
+{
+	static struct tgate g;
+
+	(void)arg;
+	goro_set_maxprocs(2);
+	tgate_add(&g, 4);
+	for (int i = 0; i < 4; i++)
+		go(sleeper, &g);
+	tgate_wait(&g);
+	kmod_was_active = kmod_active;
+	for (struct m *mp = __atomic_load_n(&allm, __ATOMIC_ACQUIRE); mp;
+	     mp = mp->alllink)
+		if (mp->mslot)
+			kmod_parks += __atomic_load_n(&mp->mslot->nparks,
+						      __ATOMIC_RELAXED);
+}
+
+TEST(park_path_matches_module)
+{
+	const char *dbg = getenv("GORODEBUG");
+	bool want = access("/dev/goro", R_OK | W_OK) == 0 &&
+		    !(dbg && strstr(dbg, "kmod=0"));
+
+	ASSERT_EQ(0, goro_main(parks_main, NULL));
+	ASSERT_EQ(want, kmod_was_active);
+	if (want) {
+		ASSERT_GT(kmod_parks, 0);
+	} else {
+		ASSERT_EQ(0, kmod_parks);
+	}
+	ksft_print_msg("%s path, %llu kernel parks\n",
+		       want ? "goro.ko" : "futex",
+		       (unsigned long long)kmod_parks);
+}
+
+TEST_HARNESS_MAIN

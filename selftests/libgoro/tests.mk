@@ -1,0 +1,45 @@
+# selftests/libgoro: the library's kselftest suite.  Every
+# selftests/libgoro/NAME.c builds three ways:
+#   $(O)/selftests/libgoro/NAME        static, plain libgoro (native + VM)
+#   $(O)/selftests/libgoro/asan/NAME   dynamic, ASan libgoro (native)
+#   $(O)/selftests/libgoro/tsan/NAME   dynamic, TSan libgoro (native)
+# and $(O)/selftests/libgoro/procs1/NAME, a wrapper that runs the plain
+# binary with GOMAXPROCS=1 (native).  Tests may include libgoro/src's
+# internal headers: the static archives resolve hidden symbols too.
+
+LGT_NAMES	:= $(patsubst selftests/libgoro/%.c,%,$(wildcard selftests/libgoro/*.c))
+LGT_HDRS	:= $(wildcard selftests/libgoro/*.h)
+LGT_PLAIN	:= $(patsubst %,$(O)/selftests/libgoro/%,$(LGT_NAMES))
+LGT_ASAN	:= $(patsubst %,$(O)/selftests/libgoro/asan/%,$(LGT_NAMES))
+LGT_TSAN	:= $(patsubst %,$(O)/selftests/libgoro/tsan/%,$(LGT_NAMES))
+LGT_PROCS1	:= $(patsubst %,$(O)/selftests/libgoro/procs1/%,$(LGT_NAMES))
+
+SELFTESTS	+= $(LGT_PLAIN) $(LGT_ASAN) $(LGT_TSAN) $(LGT_PROCS1)
+VM_TESTS	+= $(LGT_PLAIN)
+NATIVE_TESTS	+= $(LGT_PLAIN) $(LGT_PROCS1) $(LGT_ASAN) $(LGT_TSAN)
+
+# The harness's own code trips -Wsign-compare and -Wunused-parameter.
+LGT_CFLAGS	:= $(BASE_CFLAGS) -Wno-sign-compare -Wno-unused-parameter \
+		   -fstack-clash-protection -Ilibgoro/include -Ilibgoro/src \
+		   $(UAPI_CFLAGS) -I$(O)/ksft -Iselftests/libgoro
+
+$(LGT_PLAIN): $(O)/selftests/libgoro/%: selftests/libgoro/%.c $(LGT_HDRS) \
+		$(LIBGORO_A) libgoro/include/goro.h $(KSFT)
+	@mkdir -p $(@D)
+	$(CC) $(LGT_CFLAGS) -static -pthread -o $@ $< $(LIBGORO_A)
+
+$(LGT_ASAN): $(O)/selftests/libgoro/asan/%: selftests/libgoro/%.c $(LGT_HDRS) \
+		$(LIBGORO_ASAN_A) libgoro/include/goro.h $(KSFT)
+	@mkdir -p $(@D)
+	$(CC) $(LGT_CFLAGS) -fsanitize=address -pthread -o $@ $< $(LIBGORO_ASAN_A)
+
+$(LGT_TSAN): $(O)/selftests/libgoro/tsan/%: selftests/libgoro/%.c $(LGT_HDRS) \
+		$(LIBGORO_TSAN_A) libgoro/include/goro.h $(KSFT)
+	@mkdir -p $(@D)
+	$(CC) $(LGT_CFLAGS) -fsanitize=thread -pthread -o $@ $< $(LIBGORO_TSAN_A)
+
+$(LGT_PROCS1): $(O)/selftests/libgoro/procs1/%: $(O)/selftests/libgoro/%
+	@mkdir -p $(@D)
+	@printf '#!/bin/sh\n# %s with one P\nGOMAXPROCS=1 exec %s "$$@"\n' \
+		$(notdir $@) $< >$@
+	@chmod +x $@
