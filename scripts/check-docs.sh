@@ -1,6 +1,8 @@
 #!/bin/sh
 # Every GORO_IOC_* of the ABI header must have its entry in the ioctl
-# documentation (STYLE.md item 15).  Prints TAP like the selftests.
+# documentation (STYLE.md item 15), and every function of libgoro's
+# public header its mention in the API documentation.  Prints TAP like
+# the selftests.
 set -u
 cd "$(dirname "$0")/.."
 doc=Documentation/userspace-api/goro.rst
@@ -12,6 +14,16 @@ for ioc in $(grep -o '^#define GORO_IOC_[A-Z_]*' uapi/linux/goro.h | awk '{print
 		echo "ok $n $ioc documented"
 	else
 		echo "not ok $n $ioc has no entry in $doc"
+		bad=$((bad + 1))
+	fi
+done
+api=Documentation/api.rst
+for fn in $(grep -o '\bgoro_[a-z_0-9]*(' libgoro/include/goro.h | tr -d '(' | sort -u); do
+	n=$((n + 1))
+	if grep -q "$fn\b" "$api"; then
+		echo "ok $n $fn documented"
+	else
+		echo "not ok $n $fn is not in $api"
 		bad=$((bad + 1))
 	fi
 done

@@ -1,6 +1,7 @@
 #!/bin/bash
-# make demo: build everything, run the example natively (no module: the
-# futex fallback), then boot the VM with goro.ko, run it again with the
+# make demo: build everything, run examples/demo.c (goroutines and
+# channels) natively (no module: the futex fallback), then boot the VM
+# with goro.ko, run it and examples/handoff.c (the raw ioctls) with the
 # goro:* tracepoints on, and show what the module did.
 set -eu
 cd "$(dirname "$0")/.."
@@ -9,7 +10,7 @@ series=${KERNEL:-6.1}
 echo "== building"
 make -s all
 
-ex=build/examples/handoff
+ex=build/examples/demo
 echo
 echo "== natively, without goro.ko"
 "$ex"
@@ -18,14 +19,17 @@ script=$(mktemp)
 trap 'rm -f "$script"' EXIT
 cat >"$script" <<EOS
 #!/bin/sh
-ex=/tests/handoff
+ex="/tests/demo /tests/handoff"
 EOS
 cat >>"$script" <<'EOS'
 tr=/sys/kernel/tracing
 echo "goro.ko loaded: $(cat /sys/module/goro/refcnt 2>/dev/null) users, /dev/goro $(ls -l /dev/goro | cut -c1-10)"
 echo "tracepoints: $(ls $tr/events/goro | grep -v -e enable -e filter | tr '\n' ' ')"
 echo 1 >$tr/events/goro/enable
-$ex || exit 1
+for x in $ex; do
+	echo "-- $x"
+	$x || exit 1
+done
 echo 0 >$tr/events/goro/enable
 echo "what goro.ko did (events from $tr/trace):"
 for e in m_park m_unpark m_switch note_sleep note_wakeup note_clear; do
@@ -37,4 +41,5 @@ EOS
 
 echo
 echo "== in the VM (kernel $series) with goro.ko"
-selftests/vm/run-vm.sh --kernel "$series" --script "$script" "$ex"
+selftests/vm/run-vm.sh --kernel "$series" --script "$script" "$ex" \
+	build/examples/handoff
