@@ -60,6 +60,7 @@ $(KSFT):
 -include selftests/selftests.mk
 -include examples/examples.mk
 -include $(wildcard bench/*.mk)
+-include packaging/install.mk
 
 # ---- top-level commands ------------------------------------------------------
 # check: native tests, then the VM suite on both kernels; the last line is

@@ -61,7 +61,7 @@ tally "$log_dir/docs.log" $? check-docs
 
 note "native tests (no module)"
 for t in $(make -s print-NATIVE_TESTS); do
-	name=native/${t#"$PWD"/build/}
+	name=${t#"$PWD"/build/}; name=native/${name#"$PWD"/}
 	log=$log_dir/$(tr / _ <<<"$name").log
 	timeout "$NATIVE_TIMEOUT" "$t" >"$log" 2>&1
 	tally "$log" $? "$name"

@@ -5,3 +5,7 @@
 
 .PHONY: selftests
 selftests: $(SELFTESTS)
+
+# make install into a scratch DESTDIR, then build against it with
+# pkg-config alone (native only: it needs the host's toolchain).
+NATIVE_TESTS	+= $(CURDIR)/selftests/install/install_test.sh
