@@ -8,13 +8,18 @@
 #define _GORO_KMOD_GORO_H
 
 #include <linux/atomic.h>
+#include <linux/hrtimer.h>
+#include <linux/irq_work.h>
 #include <linux/kref.h>
 #include <linux/mutex.h>
 #include <linux/pid.h>
+#include <linux/preempt.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/wait.h>
+#include <linux/workqueue.h>
 #include <linux/xarray.h>
 
 #include <linux/goro.h>
@@ -52,6 +57,18 @@
  * (unregister), reaping (which only takes Ms whose thread has exited)
  * and release() (no ioctl running) remove it.
  *
+ * struct goro_pn: the preempt notifier of one M (sysmon.c), registered
+ * on the M's own thread at M_REGISTER.  A separate object because it
+ * outlives its M: it can only be unregistered by its own thread (or be
+ * dropped once that thread is fully dead), so it lives until then.  It
+ * holds a reference on the task and one on the module (the static key
+ * of preempt notifiers is held by the module itself).  pn->m (RCU)
+ * points back to the M
+ * and is cleared when the M is removed; the instance is freed only
+ * after a grace period that follows, so a notifier that saw pn->m
+ * non-NULL under rcu_read_lock() may use m->inst.  Freed after an RCU
+ * grace period too, because the sysmon reaches it through m->pn.
+ *
  * struct goro_knote: one per note address that has state (a sleeper or
  * the woken flag).  Owned by inst->notes; freed by the last sleeper to
  * leave an unwoken note, by NOTE_CLEAR of a note with no sleeper, or by
@@ -68,17 +85,44 @@
  *   m->wq.lock, note->wq.lock  taken inside wake_up*() / prepare_to_wait()
  *     scheduler locks          inside wake-ups
  *
+ *   sysmon.cfg_lock (mutex)    SYSMON_CONFIG
+ *     sysmon.lock (spin, irq)  enabled, delay, hrtimer_start()
+ *       hrtimer base lock      inside hrtimer_start()
+ *
+ * m_lock may be held around goro_pn_detach(), which takes no sysmon
+ * lock.  The preempt notifiers run under the rq lock (sched_out) or
+ * with preemption off (sched_in) and take no lock of the instance.
+ *
  * m_lock and note_lock are never held together.  The M_PARK,
  * M_UNPARK and M_SWITCH paths take no lock of the instance: the token
  * is an atomic and the target M is found under RCU.
  */
 
+struct goro_pn;
+
 struct goro_m {
 	/* immutable while registered */
 	struct goro_inst *inst;
 	struct task_struct *task;	/* reference held */
+	struct goro_pn *pn;		/* outlives the M, see above */
 	pid_t gtid;			/* global tid, the mtab key */
 	u32 slot;
+
+	/* true while the M's own thread waits in M_PARK/M_SWITCH */
+	bool parked;
+
+	/*
+	 * Written only by the sysmon timer (one callback at a time): the
+	 * (curg, since) pair it last saw RUNNING, when the pair's next
+	 * preemption signal is due, and the counters it publishes.
+	 */
+	bool pre_valid;
+	u64 pre_curg;
+	u64 pre_since;
+	u64 pre_start;
+	u64 pre_next;
+	u32 npreempts;
+	u32 nhandoffs;
 
 	/* lock-free: the unpark token, a semaphore of one */
 	atomic_t token;
@@ -106,6 +150,25 @@ struct goro_knote {
 	unsigned int nsleepers;
 };
 
+/*
+ * The instance's sysmon (sysmon.c).  lock (irq-safe: taken from the
+ * timer's softirq and the kick's hard irq) orders every hrtimer_start()
+ * with enabled, so that no start follows a stop.  The config values are
+ * written under lock and cfg_lock, read locklessly by the timer.
+ */
+struct goro_sysmon {
+	struct mutex cfg_lock;		/* SYSMON_CONFIG callers */
+	spinlock_t lock;
+	bool enabled;
+	u64 slice_ns;
+	u64 blocked_ns;
+	u32 signo;
+	u64 delay_ns;			/* current poll period */
+	unsigned int idle;		/* polls in a row with nothing to watch */
+	struct hrtimer timer;		/* HRTIMER_MODE_*_SOFT: softirq */
+	struct irq_work kick;		/* from sched_out, under the rq lock */
+};
+
 struct goro_inst {
 	struct kref ref;
 	struct pid *owner;		/* thread group; reference held */
@@ -121,6 +184,10 @@ struct goro_inst {
 	struct mutex note_lock;
 	struct xarray notes;		/* addr >> 3 -> struct goro_knote */
 	unsigned int nr_notes;
+
+	struct goro_sysmon sysmon;
+	/* an M was ever registered: free only after an RCU grace period */
+	bool had_m;
 };
 
 /* park.c */
@@ -130,6 +197,21 @@ int goro_m_park(struct goro_inst *inst, void __user *argp);
 int goro_m_unpark(struct goro_inst *inst, void __user *argp);
 int goro_m_switch(struct goro_inst *inst, void __user *argp);
 void goro_m_release_all(struct goro_inst *inst);
+int goro_m_wake(struct goro_inst *inst, u32 slot);
+bool goro_m_exited(const struct goro_m *m);
+
+/* sysmon.c */
+int goro_sysmon_config(struct goro_inst *inst, void __user *argp);
+void goro_sysmon_init(struct goro_inst *inst);
+void goro_sysmon_stop(struct goro_inst *inst);
+void goro_sysmon_destroy(struct goro_inst *inst);
+void goro_sysmon_m_running(struct goro_inst *inst);
+struct goro_pn *goro_pn_create(void);
+void goro_pn_attach(struct goro_pn *pn, struct goro_m *m);
+void goro_pn_destroy(struct goro_pn *pn);
+void goro_pn_detach(struct goro_pn *pn);
+void goro_sysmon_module_init(void);
+void goro_sysmon_module_exit(void);
 
 /* note.c */
 int goro_note_sleep(struct goro_inst *inst, void __user *argp);

@@ -8,7 +8,10 @@
  * with -EPERM before anything else is looked at; the dispatcher only
  * routes, each handler validates its own struct; release() runs only
  * when no handler can be running (the syscall layer holds the file), so
- * it may free everything without waiting for sleepers.
+ * it may free everything without waiting for sleepers.  It stops the
+ * sysmon first and frees the instance only after an RCU grace period
+ * that follows the removal of the Ms, because their preempt notifiers
+ * (sysmon.c) may be running on other CPUs without any reference.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -43,7 +46,7 @@ static int goro_info(struct goro_inst *inst, void __user *argp)
 
 	info.abi_version = GORO_ABI_VERSION;
 	info.features = GORO_FEAT_PARK | GORO_FEAT_NOTE | GORO_FEAT_SHM |
-			GORO_FEAT_TRACE;
+			GORO_FEAT_TRACE | GORO_FEAT_SYSMON;
 	info.max_slots = GORO_MAX_SLOTS;
 	info.slot_size = sizeof(struct goro_mslot);
 	info.shm_size = GORO_SHM_SIZE;
@@ -80,6 +83,8 @@ static long goro_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return goro_note_wakeup(inst, argp);
 	case GORO_IOC_NOTE_CLEAR:
 		return goro_note_clear(inst, argp);
+	case GORO_IOC_SYSMON_CONFIG:
+		return goro_sysmon_config(inst, argp);
 	default:
 		return -ENOTTY;
 	}
@@ -134,6 +139,7 @@ static int goro_open(struct inode *inode, struct file *file)
 	xa_init(&inst->mtab);
 	mutex_init(&inst->note_lock);
 	xa_init(&inst->notes);
+	goro_sysmon_init(inst);
 
 	file->private_data = inst;
 	/* The instance is a runtime, not a stream: no seeking, no pread. */
@@ -148,8 +154,17 @@ static void goro_inst_free(struct kref *ref)
 {
 	struct goro_inst *inst = container_of(ref, struct goro_inst, ref);
 
+	goro_sysmon_stop(inst);
 	goro_m_release_all(inst);
 	goro_note_release_all(inst);
+	/*
+	 * Preempt notifiers of the removed Ms may still be inside their
+	 * callbacks using m->inst: wait them out, then the kick they may
+	 * have queued.
+	 */
+	if (inst->had_m)
+		synchronize_rcu();
+	goro_sysmon_destroy(inst);
 	xa_destroy(&inst->mtab);
 	xa_destroy(&inst->notes);
 	mutex_destroy(&inst->m_lock);
@@ -190,10 +205,13 @@ static int __init goro_init(void)
 	BUILD_BUG_ON(sizeof(struct goro_mslot) != 64);
 	BUILD_BUG_ON(sizeof(struct goro_info) % 8);
 	BUILD_BUG_ON(sizeof(struct goro_note) % 8);
+	BUILD_BUG_ON(sizeof(struct goro_sysmon_config) % 8);
 
+	goro_sysmon_module_init();
 	ret = misc_register(&goro_misc);
 	if (ret) {
 		pr_err("cannot register /dev/goro: %d\n", ret);
+		goro_sysmon_module_exit();
 		return ret;
 	}
 	pr_info("abi %d, %d slots\n", GORO_ABI_VERSION, GORO_MAX_SLOTS);
@@ -203,8 +221,9 @@ static int __init goro_init(void)
 static void __exit goro_exit(void)
 {
 	misc_deregister(&goro_misc);
-	/* Ms are freed by RCU callbacks that live in this module's text. */
+	/* Ms and notifiers are freed by RCU callbacks in this module's text. */
 	rcu_barrier();
+	goro_sysmon_module_exit();
 }
 
 module_init(goro_init);

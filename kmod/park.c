@@ -97,7 +97,7 @@ static struct goro_m *goro_m_self(struct goro_inst *inst)
 	return m;
 }
 
-static bool goro_m_exited(const struct goro_m *m)
+bool goro_m_exited(const struct goro_m *m)
 {
 	return READ_ONCE(m->task->flags) & PF_EXITING;
 }
@@ -122,6 +122,8 @@ static void goro_m_remove(struct goro_inst *inst, struct goro_m *m)
 	RCU_INIT_POINTER(inst->ms[m->slot], NULL);
 	WRITE_ONCE(inst->shm[m->slot].tid, 0);
 	inst->nr_m--;
+	/* its notifier may outlive it; the sysmon may still see m->pn */
+	goro_pn_detach(m->pn);
 	call_rcu(&m->rcu, goro_m_free_rcu);
 }
 
@@ -187,7 +189,14 @@ static int goro_m_insert(struct goro_inst *inst, struct goro_m *m)
 	WRITE_ONCE(ms->kflags, 0);
 	WRITE_ONCE(ms->nparks, 0);
 	WRITE_ONCE(ms->nwakes, 0);
+	WRITE_ONCE(ms->handoff, GORO_HANDOFF_NONE);
+	WRITE_ONCE(ms->retake, 0);
+	WRITE_ONCE(ms->npreempts, 0);
+	WRITE_ONCE(ms->nhandoffs, 0);
 	WRITE_ONCE(ms->tid, task_pid_vnr(current));
+	inst->had_m = true;
+	/* notifier first: the sysmon may look at m->pn once m is public */
+	goro_pn_attach(m->pn, m);
 	rcu_assign_pointer(inst->ms[slot], m);
 	inst->nr_m++;
 	return slot;
@@ -212,16 +221,25 @@ int goro_m_register(struct goro_inst *inst, void __user *argp)
 	atomic_set(&m->token, 0);
 	init_waitqueue_head(&m->wq);
 	atomic64_set(&m->nwakes, 0);
+	m->pn = goro_pn_create();
+	if (!m->pn) {
+		kfree(m);
+		return -ENOMEM;
+	}
 	m->task = get_task_struct(current);
 
 	mutex_lock(&inst->m_lock);
 	slot = goro_m_insert(inst, m);
 	mutex_unlock(&inst->m_lock);
 	if (slot < 0) {
+		goro_pn_destroy(m->pn);
 		put_task_struct(m->task);
 		kfree(m);
 		return slot;
 	}
+
+	/* a new M is about to run: the sysmon should look soon */
+	goro_sysmon_m_running(inst);
 
 	reg.slot = slot;
 	if (copy_to_user(argp, &reg, sizeof(reg))) {
@@ -271,6 +289,15 @@ void goro_m_release_all(struct goro_inst *inst)
 	mutex_unlock(&inst->m_lock);
 }
 
+static struct goro_m *goro_m_give(struct goro_inst *inst, u32 slot,
+				  bool sync);
+
+/* The sysmon's unpark of an idle M (under rcu_read_lock()). */
+int goro_m_wake(struct goro_inst *inst, u32 slot)
+{
+	return PTR_ERR_OR_ZERO(goro_m_give(inst, slot, false));
+}
+
 static bool goro_m_take_token(struct goro_m *m)
 {
 	return atomic_read(&m->token) && atomic_xchg(&m->token, 0);
@@ -286,6 +313,8 @@ static int goro_m_wait(struct goro_m *m, u64 deadline_ns, bool *slept)
 	if (goro_m_take_token(m))
 		return 0;
 
+	/* the sysmon hands a P only to an M that waits here */
+	WRITE_ONCE(m->parked, true);
 	for (;;) {
 		prepare_to_wait(&m->wq, &wait, TASK_INTERRUPTIBLE);
 		if (goro_m_take_token(m)) {
@@ -303,6 +332,8 @@ static int goro_m_wait(struct goro_m *m, u64 deadline_ns, bool *slept)
 		*slept = true;
 	}
 	finish_wait(&m->wq, &wait);
+	WRITE_ONCE(m->parked, false);
+	goro_sysmon_m_running(m->inst);
 
 	if (*slept)
 		WRITE_ONCE(m->inst->shm[m->slot].nparks, ++m->nparks);

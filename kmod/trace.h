@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * goro.ko tracepoints: goro:m_park, m_unpark, m_switch, note_sleep,
- * note_wakeup, note_clear.  Each fires once per call, on the way out,
- * with the call's result, so that `perf record -e 'goro:*'` shows what
- * every park and wake-up decided.  Fields are plain integers: the
+ * note_wakeup, note_clear, and the sysmon's preempt and handoff.  The
+ * ioctl ones fire once per call, on the way out, with the call's result;
+ * the sysmon's once per signal sent and per P handed off; so that
+ * `perf record -e 'goro:*'` shows what every park, wake-up and sysmon
+ * decision was.  Fields are plain integers: the
  * instance's thread group id (the calling thread is perf's common_pid),
  * slots, note addresses, absolute deadlines (GORO_NO_DEADLINE shows as
  * 0xffffffffffffffff) and the returned errno.
@@ -131,6 +133,47 @@ DEFINE_EVENT(goro_note_op, note_wakeup,
 DEFINE_EVENT(goro_note_op, note_clear,
 	TP_PROTO(pid_t tgid, u64 addr, unsigned int nsleepers, int ret),
 	TP_ARGS(tgid, addr, nsleepers, ret)
+);
+
+/* sysmon.c: a preemption signal sent to an M that overran its slice */
+TRACE_EVENT(preempt,
+	TP_PROTO(pid_t tgid, u32 slot, u64 curg, u64 ran_ns),
+	TP_ARGS(tgid, slot, curg, ran_ns),
+	TP_STRUCT__entry(
+		__field(pid_t, tgid)
+		__field(u32, slot)
+		__field(u64, curg)
+		__field(u64, ran_ns)
+	),
+	TP_fast_assign(
+		__entry->tgid = tgid;
+		__entry->slot = slot;
+		__entry->curg = curg;
+		__entry->ran_ns = ran_ns;
+	),
+	TP_printk("tgid=%d slot=%u curg=%llu ran_ns=%llu",
+		  __entry->tgid, __entry->slot, __entry->curg, __entry->ran_ns)
+);
+
+/* sysmon.c: the P of a blocked M handed to an idle one */
+TRACE_EVENT(handoff,
+	TP_PROTO(pid_t tgid, u32 from_slot, u32 to_slot, u64 blocked_ns),
+	TP_ARGS(tgid, from_slot, to_slot, blocked_ns),
+	TP_STRUCT__entry(
+		__field(pid_t, tgid)
+		__field(u32, from_slot)
+		__field(u32, to_slot)
+		__field(u64, blocked_ns)
+	),
+	TP_fast_assign(
+		__entry->tgid = tgid;
+		__entry->from_slot = from_slot;
+		__entry->to_slot = to_slot;
+		__entry->blocked_ns = blocked_ns;
+	),
+	TP_printk("tgid=%d from_slot=%u to_slot=%u blocked_ns=%llu",
+		  __entry->tgid, __entry->from_slot, __entry->to_slot,
+		  __entry->blocked_ns)
 );
 
 #endif /* _GORO_TRACE_H */

@@ -58,7 +58,8 @@ TEST_F(goro, info)
 				   GORO_FEAT_SHM));
 	/* Only bits this header knows for ABI version 1. */
 	EXPECT_EQ(0, info.features & ~(GORO_FEAT_PARK | GORO_FEAT_NOTE |
-				       GORO_FEAT_SHM | GORO_FEAT_TRACE));
+				       GORO_FEAT_SHM | GORO_FEAT_TRACE |
+				       GORO_FEAT_SYSMON));
 	EXPECT_LT(0, info.max_slots);
 	EXPECT_GE(65536, info.max_slots);
 	EXPECT_EQ(sizeof(struct goro_mslot), info.slot_size);
@@ -104,6 +105,7 @@ static const unsigned long known_cmds[] = {
 	GORO_IOC_INFO, GORO_IOC_M_REGISTER, GORO_IOC_M_UNREGISTER,
 	GORO_IOC_M_PARK, GORO_IOC_M_UNPARK, GORO_IOC_M_SWITCH,
 	GORO_IOC_NOTE_SLEEP, GORO_IOC_NOTE_WAKEUP, GORO_IOC_NOTE_CLEAR,
+	GORO_IOC_SYSMON_CONFIG,
 };
 
 static bool is_known_cmd(unsigned long cmd)
@@ -127,7 +129,7 @@ TEST_F(goro, unknown_commands)
 	unsigned long cmd;
 	unsigned int tried = 0;
 
-	/* our magic: every number, direction and size but the nine commands */
+	/* our magic: every number, direction and size but the ten commands */
 	for (nr = 0; nr < 256; nr++) {
 		for (dir = 0; dir < ARRAY_SIZE(dirs); dir++) {
 			for (size = 0; size < ARRAY_SIZE(sizes); size++) {

@@ -127,12 +127,14 @@ static const unsigned long known_cmds[] = {
 	GORO_IOC_INFO, GORO_IOC_M_REGISTER, GORO_IOC_M_UNREGISTER,
 	GORO_IOC_M_PARK, GORO_IOC_M_UNPARK, GORO_IOC_M_SWITCH,
 	GORO_IOC_NOTE_SLEEP, GORO_IOC_NOTE_WAKEUP, GORO_IOC_NOTE_CLEAR,
+	GORO_IOC_SYSMON_CONFIG,
 };
 #define NR_KNOWN	ARRAY_SIZE(known_cmds)
 
 static const char *const cmd_names[NR_KNOWN + 1] = {
 	"INFO", "M_REGISTER", "M_UNREGISTER", "M_PARK", "M_UNPARK",
-	"M_SWITCH", "NOTE_SLEEP", "NOTE_WAKEUP", "NOTE_CLEAR", "unknown",
+	"M_SWITCH", "NOTE_SLEEP", "NOTE_WAKEUP", "NOTE_CLEAR", "SYSMON_CONFIG",
+	"unknown",
 };
 
 /* Index in known_cmds, or -1. */
@@ -166,7 +168,7 @@ static bool result_allowed(int k, int ret)
 		return ret == -ETIMEDOUT || ret == -EINTR || ret == -ENOSPC;
 	case GORO_IOC_NOTE_WAKEUP:
 		return ret == -EBUSY || ret == -ENOSPC;
-	default:		/* INFO, NOTE_CLEAR */
+	default:		/* INFO, NOTE_CLEAR, SYSMON_CONFIG */
 		return false;
 	}
 }
@@ -228,6 +230,7 @@ union fuzz_arg {
 	struct goro_m_unpark unpark;
 	struct goro_m_switch sw;
 	struct goro_note note;
+	struct goro_sysmon_config sysmon;
 };
 
 static uint64_t random_deadline(struct fuzz *fz)
@@ -310,6 +313,19 @@ static void random_struct(struct fuzz *fz, unsigned long cmd,
 	case GORO_IOC_NOTE_WAKEUP:
 	case GORO_IOC_NOTE_CLEAR:
 		arg->note.addr = random_addr(fz);
+		break;
+	case GORO_IOC_SYSMON_CONFIG:
+		/*
+		 * Zero (the defaults) or in range; no slot of this process
+		 * says RUNNING, so an enabled sysmon signals nobody.
+		 */
+		if (fuzz_below(fz, 2))
+			arg->sysmon.slice_ns = GORO_SYSMON_SLICE_MIN +
+				fuzz_below(fz, 1000000);
+		if (fuzz_below(fz, 2))
+			arg->sysmon.blocked_ns = GORO_SYSMON_BLOCKED_MIN +
+				fuzz_below(fz, 1000000);
+		arg->sysmon.flags = fuzz_below(fz, 2) ? GORO_SYSMON_ENABLE : 0;
 		break;
 	}
 	/* one spoiled 32-bit word, now and then */

@@ -37,6 +37,7 @@
 #define GORO_FEAT_NOTE		(1ULL << 1)	/* NOTE_SLEEP/WAKEUP/CLEAR */
 #define GORO_FEAT_SHM		(1ULL << 2)	/* mmap of the slot area */
 #define GORO_FEAT_TRACE		(1ULL << 3)	/* goro:* tracepoints */
+#define GORO_FEAT_SYSMON	(1ULL << 4)	/* SYSMON_CONFIG, preemption, hand-off */
 
 /*
  * Shared slot area: mmap(NULL, info.shm_size, PROT_READ | PROT_WRITE,
@@ -66,8 +67,33 @@ struct goro_mslot {
 	__u32 kflags;		/* reserved for kernel decisions, 0 today */
 	__u64 nparks;		/* M_PARK/M_SWITCH calls that slept */
 	__u64 nwakes;		/* unparks delivered to this slot */
-	__u64 reserved[2];
+	/* shared: GORO_HANDOFF_*, changed by cmpxchg only (both sides) */
+	__u32 handoff;
+	/* kernel sets, user clears: slot + 1 of an M whose P this M must
+	 * take over (it was unparked for that), 0 = none */
+	__u32 retake;
+	/* kernel: preemption signals sent to this M, and hand-offs of its P */
+	__u32 npreempts;
+	__u32 nhandoffs;
 };
+
+/*
+ * P hand-off (GORO_FEAT_SYSMON, sysmon enabled).  An M whose slot says
+ * GORO_MSTATUS_RUNNING with p != 0 and that blocks in the kernel (any
+ * sleep: read, nanosleep, flock, a futex) is marked BLOCKED by goro.ko
+ * when it is switched out; when it is switched back in the kernel moves
+ * BLOCKED back to NONE.  If it stays blocked past the blocked threshold
+ * the sysmon moves BLOCKED to LOST, writes the blocked M's slot + 1 in
+ * the retake field of an idle M (status IDLE, parked in M_PARK or
+ * M_SWITCH, retake 0) and unparks it: that M now runs the P.  The blocked
+ * M, when it wakes, gets the preemption signal on its way back to user
+ * space, before it executes any user instruction; its handler sees LOST
+ * and must not run goroutine code until it holds a P again, and then
+ * moves LOST to NONE.  Without an idle M nothing is handed off.
+ */
+#define GORO_HANDOFF_NONE	0
+#define GORO_HANDOFF_BLOCKED	1
+#define GORO_HANDOFF_LOST	2
 
 /* GORO_IOC_INFO: ABI handshake. flags and reserved must be zero. */
 struct goro_info {
@@ -156,6 +182,33 @@ struct goro_note {
 	__u64 reserved[2];	/* in: 0 */
 };
 
+/*
+ * GORO_IOC_SYSMON_CONFIG: configure and enable (flags GORO_SYSMON_ENABLE)
+ * or disable (flags 0) the instance's kernel sysmon.  Zero fields take
+ * the defaults; the effective values are written back.  While enabled
+ * the sysmon sends signo (to that thread only) to an M whose slot has
+ * said RUNNING the same curg for longer than slice_ns, again every
+ * slice while it stays so, and hands off the P of an M blocked longer
+ * than blocked_ns (see GORO_HANDOFF_*).  -EINVAL for a value out of
+ * range, unknown flags or non-zero reserved fields.
+ */
+#define GORO_SYSMON_ENABLE		(1U << 0)
+#define GORO_SYSMON_SLICE_DEFAULT	10000000ULL	/* 10 ms */
+#define GORO_SYSMON_SLICE_MIN		100000ULL	/* 100 us */
+#define GORO_SYSMON_SLICE_MAX		10000000000ULL	/* 10 s */
+#define GORO_SYSMON_BLOCKED_DEFAULT	20000ULL	/* 20 us */
+#define GORO_SYSMON_BLOCKED_MIN		5000ULL		/* 5 us */
+#define GORO_SYSMON_BLOCKED_MAX		1000000000ULL	/* 1 s */
+/* signo: 1..SIGRTMAX but SIGKILL and SIGSTOP; default SIGURG */
+
+struct goro_sysmon_config {
+	__u64 slice_ns;		/* in/out */
+	__u64 blocked_ns;	/* in/out */
+	__u32 signo;		/* in/out */
+	__u32 flags;		/* in: GORO_SYSMON_ENABLE or 0 */
+	__u64 reserved[2];	/* in: 0 */
+};
+
 #define GORO_IOC_MAGIC		0xBE
 
 #define GORO_IOC_INFO		_IOWR(GORO_IOC_MAGIC, 0x00, struct goro_info)
@@ -167,5 +220,6 @@ struct goro_note {
 #define GORO_IOC_NOTE_SLEEP	_IOW(GORO_IOC_MAGIC, 0x06, struct goro_note)
 #define GORO_IOC_NOTE_WAKEUP	_IOW(GORO_IOC_MAGIC, 0x07, struct goro_note)
 #define GORO_IOC_NOTE_CLEAR	_IOW(GORO_IOC_MAGIC, 0x08, struct goro_note)
+#define GORO_IOC_SYSMON_CONFIG	_IOWR(GORO_IOC_MAGIC, 0x09, struct goro_sysmon_config)
 
 #endif /* _UAPI_LINUX_GORO_H */
