@@ -4,7 +4,7 @@
 #   channels:  pingpong chanbuf select sieve
 ifneq ($(LIBGORO_A),)
 RT_BENCH	:= spawn yield parked sleepers mutex \
-		   pingpong chanbuf select sieve
+		   pingpong chanbuf select sieve echo
 RT_BENCH_BINS	:= $(patsubst %,$(O)/bench/%,$(RT_BENCH))
 BENCH_BINS	+= $(RT_BENCH_BINS)
 

@@ -15,7 +15,14 @@ LIBGORO_HDRS	:= $(wildcard libgoro/src/*.h libgoro/src/arch/x86_64/*.h) \
 LIBGORO_CFLAGS	:= $(BASE_CFLAGS) -fPIC -fvisibility=hidden \
 		   -fstack-clash-protection -fno-optimize-sibling-calls \
 		   -Ilibgoro/include -Ilibgoro/src $(UAPI_CFLAGS)
-LIBGORO_LIBS	:= -pthread
+LIBGORO_LIBS	:= -pthread -luring
+
+# libgoro's code is never preemptible (preempt.c): every object's text
+# moves to the goro_text section, whose bounds the linker then defines
+# as __start_goro_text/__stop_goro_text, in the executable or the .so.
+OBJCOPY		?= objcopy
+GORO_TEXT	:= $(foreach s,.text .text.unlikely .text.hot .text.startup \
+		     .text.exit,--rename-section $(s)=goro_text)
 
 LIBGORO_A	:= $(O)/libgoro/libgoro.a
 LIBGORO_SO	:= $(O)/libgoro/libgoro.so.0
@@ -41,23 +48,29 @@ libgoro: $(LIBGORO_TARGETS)
 $(O)/libgoro/obj/%.o: libgoro/src/%.c $(LIBGORO_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(LIBGORO_CFLAGS) -c -o $@ $<
+	$(OBJCOPY) $(GORO_TEXT) $@
 $(O)/libgoro/obj/%.o: libgoro/src/%.S libgoro/src/arch/x86_64/arch.h
 	@mkdir -p $(@D)
 	$(CC) $(LIBGORO_CFLAGS) -c -o $@ $<
+	$(OBJCOPY) $(GORO_TEXT) $@
 
 $(O)/libgoro/asan/obj/%.o: libgoro/src/%.c $(LIBGORO_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(LIBGORO_CFLAGS) $(SAN_asan) -c -o $@ $<
+	$(OBJCOPY) $(GORO_TEXT) $@
 $(O)/libgoro/asan/obj/%.o: libgoro/src/%.S libgoro/src/arch/x86_64/arch.h
 	@mkdir -p $(@D)
 	$(CC) $(LIBGORO_CFLAGS) -c -o $@ $<
+	$(OBJCOPY) $(GORO_TEXT) $@
 
 $(O)/libgoro/tsan/obj/%.o: libgoro/src/%.c $(LIBGORO_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(LIBGORO_CFLAGS) $(SAN_tsan) -c -o $@ $<
+	$(OBJCOPY) $(GORO_TEXT) $@
 $(O)/libgoro/tsan/obj/%.o: libgoro/src/%.S libgoro/src/arch/x86_64/arch.h
 	@mkdir -p $(@D)
 	$(CC) $(LIBGORO_CFLAGS) -c -o $@ $<
+	$(OBJCOPY) $(GORO_TEXT) $@
 
 $(LIBGORO_A): $(LIBGORO_OBJS)
 	@rm -f $@
@@ -82,4 +95,4 @@ $(O)/libgoro/libgoro.pc: libgoro/libgoro.mk
 		'includedir=$${prefix}/include' '' 'Name: libgoro' \
 		'Description: goroutines, channels, timers and sync for C' \
 		'Version: 0.1' 'Libs: -L$${libdir} -lgoro' \
-		'Libs.private: -pthread' 'Cflags: -I$${includedir}' >$@
+		'Libs.private: -pthread -luring' 'Cflags: -I$${includedir}' >$@

@@ -10,7 +10,7 @@ set -eu
 PKGS="build-essential pkg-config qemu-system-x86 linux-image-amd64 \
 linux-headers-amd64 linux-image-6.12-amd64 linux-headers-6.12-amd64 \
 busybox-static cpio xz-utils liburing-dev linux-perf linux-source-6.1 \
-golang-go libclang-rt-14-dev clang systemtap-sdt-dev python3 wrk"
+golang-go libgc-dev libclang-rt-14-dev clang systemtap-sdt-dev python3 wrk"
 
 missing=""
 for p in $PKGS; do

@@ -22,6 +22,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -258,6 +260,181 @@ struct goro_select_case {
  * -ENOMEM if more than 16 cases need memory that cannot be had.
  */
 int goro_select(struct goro_select_case *cases, int n, unsigned int flags);
+
+/* ---------------------------------------------------------------------
+ * Preemption, blocking calls and signals
+ * ------------------------------------------------------------------- */
+
+/*
+ * Declare [start, end) as code where a goroutine may be preempted
+ * asynchronously (by signal) when it overruns its 10 ms time slice.
+ * Such code must keep no thread-bound state across instructions: no
+ * libc internals, no cached addresses of __thread variables.  The
+ * default, taken at goro_main unless this was called before, is the
+ * main executable's text minus libgoro's when the executable is
+ * dynamically linked, and nothing when it is static (libc is in it).
+ * goro_preempt_allow_text(NULL, NULL) clears every range.  Returns 0,
+ * -EINVAL for an empty or half-NULL range, -ENOSPC beyond 32 ranges.
+ */
+int goro_preempt_allow_text(const void *start, const void *end);
+
+/*
+ * Bracket a call that may block in the kernel where the runtime cannot
+ * see it (Go's entersyscall/exitsyscall): between them the goroutine's
+ * P may be handed to another thread, so other goroutines keep running.
+ * Call no other goro_* function in between.  No-ops outside goroutines.
+ */
+void goro_syscall_enter(void);
+void goro_syscall_exit(void);
+
+/*
+ * Go's signal.Notify: deliver signo to ch as an int (the signal number)
+ * each time the process gets it; a full channel drops it (use a buffer).
+ * Call from a goroutine.  Returns 0, -EINVAL (NULL ch; SIGKILL, SIGSTOP
+ * and synchronous fault signals), -EPERM outside a goroutine, -ENOSPC.
+ * The preemption signal (SIGURG) may be notified too.  Once a signal is
+ * notified, deadlock detection stays off, as in Go.
+ */
+int goro_signal_notify(struct goro_chan *ch, int signo);
+
+/* Go's signal.Stop: no more signals to ch once it returns; signals no
+ * channel wants any longer get their default action back. */
+void goro_signal_stop(struct goro_chan *ch);
+
+/* ---------------------------------------------------------------------
+ * Memory: the garbage-collected heap
+ *
+ * Objects from goro_alloc live while a pointer to them (or into them) is
+ * in a root: a goroutine's stack or saved registers, the data or bss of
+ * the program or of a shared object, a channel buffer, a queued timer,
+ * or a range given to goro_add_root.  Memory from malloc or mmap is not
+ * scanned: a pointer kept only there does not keep an object alive, nor
+ * does one on the stack of a thread that is not a goroutine.
+ * ------------------------------------------------------------------- */
+
+/* A new zeroed object of size bytes that may hold pointers (scanned),
+ * or NULL when out of memory.  Callable from any thread; collections
+ * start only from goroutines. */
+void *goro_alloc(size_t size);
+
+/* Like goro_alloc, for an object that holds no pointer to GC objects:
+ * the collector never scans it (and packs tiny ones together). */
+void *goro_alloc_noscan(size_t size);
+
+/* Collect now and return when the cycle is done (runtime.GC).  Returns
+ * 0, or -EPERM outside a goroutine. */
+int goro_gc(void);
+
+/* GOGC: collect when the heap grows by percent over the live heap after
+ * the last collection; negative turns collections off (except under the
+ * memory limit).  Returns the previous setting.  Environment GOGC. */
+int goro_set_gc_percent(int percent);
+
+/* GOMEMLIMIT: a soft limit in bytes on the heap; negative only returns
+ * the current limit (INT64_MAX: none).  Returns the previous limit. */
+int64_t goro_set_memory_limit(int64_t bytes);
+
+/* Run fn(p) on the finalizer goroutine once p's object is unreachable
+ * (runtime.SetFinalizer).  p must point into a goro_alloc object; fn
+ * NULL removes the finalizer.  0, -EINVAL (not a heap object), -ENOENT
+ * (no finalizer to remove), -ENOMEM.  The object is freed by the first
+ * collection after fn returns, unless fn made it reachable again. */
+int goro_set_finalizer(void *p, void (*fn)(void *p));
+
+/* Scan [p, p + len) as a root from now on (memory from malloc, say);
+ * goro_remove_root(p) stops it.  0, -EINVAL, -ENOMEM / -ENOENT. */
+int goro_add_root(void *p, size_t len);
+int goro_remove_root(void *p);
+
+/* Go's runtime.MemStats, in part.  Byte counts unless stated. */
+struct goro_memstats {
+	uint64_t heap_alloc;	/* allocated and not yet freed */
+	uint64_t heap_sys;	/* heap address space mapped */
+	uint64_t heap_idle;	/* in no span in use */
+	uint64_t heap_inuse;	/* in spans in use */
+	uint64_t heap_released;	/* idle and given back to the OS */
+	uint64_t heap_objects;	/* objects allocated and not yet freed */
+	uint64_t total_alloc;	/* cumulative bytes allocated */
+	uint64_t mallocs;	/* cumulative objects allocated */
+	uint64_t frees;		/* cumulative objects freed */
+	uint64_t next_gc;	/* heap_alloc-ish size of the next collection */
+	uint64_t last_gc_unix_ns; /* end of the last collection, wall clock */
+	uint64_t pause_total_ns;
+	uint64_t pause_ns[256];	/* pause of cycle n at [(n - 1) % 256] */
+	uint32_t num_gc;
+	uint32_t num_forced_gc;	/* by goro_gc */
+	uint64_t reserved[8];
+};
+
+/* A snapshot of the heap's statistics; callable from any thread. */
+void goro_read_memstats(struct goro_memstats *st);
+
+/* ---------------------------------------------------------------------
+ * I/O: a goroutine blocks, never its thread
+ * ------------------------------------------------------------------- */
+
+/*
+ * Attach fd to the network poller and make it non-blocking; the calls
+ * below then park the calling goroutine instead of its thread.  For fds
+ * made elsewhere (sockets, pipes, eventfds, ttys); goro_net_listen,
+ * goro_net_dial and goro_accept return attached fds.  Detach with
+ * goro_close.  Returns 0, -EEXIST if attached already, -EBADF, -ENOMEM,
+ * -errno of fcntl or of the poller.
+ */
+int goro_fd_attach(int fd);
+
+/*
+ * A listening stream socket, attached.  addr: "tcp:HOST:PORT" (IPv4 or
+ * IPv6 by the literal, "tcp:[::1]:8080"), "tcp4:..." or "tcp6:..." for
+ * one family, "unix:/path" or "unix:@abstract".  HOST is numeric or
+ * "localhost" (no DNS); empty means every address of IPv4 ("tcp:",
+ * "tcp4:") or IPv6 ("tcp6:"); PORT 0 an ephemeral port.  Returns the fd or -EINVAL (bad address), -errno of
+ * socket/bind/listen.
+ */
+int goro_net_listen(const char *addr);
+
+/* A connected stream socket, attached (addr as for goro_net_listen; an
+ * empty HOST is loopback).  TCP sockets get TCP_NODELAY, as in Go.
+ * Returns the fd or -errno (-ECONNREFUSED, -ETIMEDOUT, ...). */
+int goro_net_dial(const char *addr);
+
+/* accept(2) on an attached listener: the new fd comes attached and
+ * non-blocking.  addr/addrlen may be NULL.  -EMFILE/-ENFILE come after
+ * a back-off sleep (5 ms doubling to 100 ms), so a loop does not spin. */
+int goro_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
+
+/* connect(2), waiting for the handshake: 0 or -errno. */
+int goro_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
+
+/* read(2): bytes read, 0 at end of file, or -errno. */
+ssize_t goro_read(int fd, void *buf, size_t len);
+
+/*
+ * Write all of buf, waiting as needed: returns len, or -errno if nothing
+ * was written; after a partial write the count, with the error left for
+ * the next call.  Sockets are written with MSG_NOSIGNAL: a reset peer is
+ * -EPIPE, never SIGPIPE.
+ */
+ssize_t goro_write(int fd, const void *buf, size_t len);
+
+/*
+ * Close an attached fd: goroutines blocked in it return -ECANCELED,
+ * calls that start afterwards -EBADF; the fd is closed once the last
+ * call using it has returned.  Returns 0, -EBADF (not attached, or
+ * closed already) or close(2)'s error.  Call it from a goroutine.
+ */
+int goro_close(int fd);
+
+#define GORO_DEADLINE_READ	0x1	/* goro_read, goro_accept */
+#define GORO_DEADLINE_WRITE	0x2	/* goro_write, goro_connect */
+
+/*
+ * Deadline for the reads and/or writes of fd: absolute goro_nanotime()
+ * nanoseconds, 0 for none.  A call blocked past it, or started after it,
+ * returns -ETIMEDOUT until another deadline is set (Go's SetDeadline).
+ * Returns 0, -EINVAL (bad flags or when < 0), -EBADF.
+ */
+int goro_set_deadline(int fd, int64_t when, unsigned int flags);
 
 #ifdef __cplusplus
 }

@@ -59,6 +59,8 @@
 
 #include "chan.h"
 #include "runtime.h"
+#include "probes.h"
+#include "malloc.h"
 
 static inline struct hchan *hchan_of(struct goro_chan *ch)
 {
@@ -305,7 +307,9 @@ static bool chansend(struct hchan *c, const void *ep, bool block)
 	mysg.param = &fired;
 	mysg.c = c;
 	waitq_enqueue(&c->sendq, &mysg);
+	GORO_PROBE3(chan_block, c, g_id(mysg.g), 1);
 	gopark(chan_parkcommit, &c->lock, WAIT_CHAN_SEND);
+	GORO_PROBE2(chan_unblock, c, g_id(mysg.g));
 
 	if (fired != &mysg)
 		throw("G waiting list is corrupted");
@@ -379,7 +383,9 @@ static int chanrecv(struct hchan *c, void *ep, bool block)
 	mysg.param = &fired;
 	mysg.c = c;
 	waitq_enqueue(&c->recvq, &mysg);
+	GORO_PROBE3(chan_block, c, g_id(mysg.g), 2);
 	gopark(chan_parkcommit, &c->lock, WAIT_CHAN_RECEIVE);
+	GORO_PROBE2(chan_unblock, c, g_id(mysg.g));
 
 	if (fired != &mysg)
 		throw("G waiting list is corrupted");
@@ -399,7 +405,7 @@ GORO_API struct goro_chan *goro_chan_make(size_t elem_size, size_t cap)
 	if (__builtin_mul_overflow(elem_size, cap, &bufsz) ||
 	    bufsz > SIZE_MAX / 2 - sizeof(*c))
 		return NULL;
-	c = calloc(1, sizeof(*c) + bufsz);
+	c = rootalloc(sizeof(*c) + bufsz);	/* the collector scans it */
 	if (!c)
 		return NULL;
 	c->elemsize = elem_size;
@@ -421,16 +427,18 @@ GORO_API void goro_chan_free(struct goro_chan *ch)
 	if (__atomic_load_n(&c->sendq.first, __ATOMIC_RELAXED) ||
 	    __atomic_load_n(&c->recvq.first, __ATOMIC_RELAXED))
 		throw("goro_chan_free: channel has blocked goroutines");
-	free(c);
+	rootfree(c);
 }
 
 GORO_API void goro_chan_send(struct goro_chan *ch, const void *v)
 {
+	preempt_check();
 	chansend(hchan_of(ch), v, true);
 }
 
 GORO_API bool goro_chan_recv(struct goro_chan *ch, void *v)
 {
+	preempt_check();
 	return chanrecv(hchan_of(ch), v, true) > 0;
 }
 

@@ -30,9 +30,12 @@
 #include <unistd.h>
 
 #include "runtime.h"
+#include "netpoll.h"
 
 struct debugvars debug = {
 	.kmod = 1,
+	.kmodsysmon = 1,
+
 	.stackguard = 1,
 };
 
@@ -46,6 +49,11 @@ static const struct dbgvar {
 	{ "kmod",	 &debug.kmod,	     0, 1 },
 	{ "invariants",	 &debug.invariants,  0, 1 },
 	{ "stackguard",	 &debug.stackguard,  0, 1 },
+	{ "asyncpreemptoff", &debug.asyncpreemptoff, 0, 1 },
+	{ "kmodsysmon",	 &debug.kmodsysmon,  0, 1 },
+	{ "gctrace",	 &debug.gctrace,     0, 1 },
+	{ "gcstress",	 &debug.gcstress,    0, 1000000 },
+	{ "netpoll",	 &debug_netpoll,     0, 2 },	/* or by name */
 };
 
 static const char *const waitreasons[WAIT_REASON_MAX] = {
@@ -187,6 +195,9 @@ void parsedebugvars(void)
 			memcpy(num, eq + 1, nlen);
 			num[nlen] = 0;
 			x = strtol(num, &e, 10);
+			if (*e && v->value == &debug_netpoll &&
+			    (x = netpoll_mode_byname(num)) >= 0)
+				e = num + nlen;
 			if (*e || x < v->min || x > v->max) {
 				dbg_warn("bad value in", s, len);
 				break;

@@ -27,6 +27,7 @@
 #include <linux/futex.h>
 #include <linux/goro.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -36,6 +37,9 @@
 #include "runtime.h"
 
 bool kmod_active;
+bool kmod_sysmon;
+static uint64_t goro_features;
+static struct m **slotm;	/* M of each registered slot */
 static int goro_fd = -1;
 static void *goro_shm;
 static uint32_t goro_slot_size;
@@ -72,10 +76,25 @@ static void futexwakeup(uint32_t *addr, uint32_t cnt)
 
 enum { LOCK_UNLOCKED, LOCK_LOCKED, LOCK_SLEEPING };
 
+/*
+ * m->locks counts the runtime locks the thread holds: the preemption
+ * signal handler never switches a goroutine away while it is non-zero
+ * (the lock's holder would then be another goroutine's M).
+ */
+static inline void m_lockcount(int d)
+{
+	struct m *mp = getm();
+
+	/* atomic: mretake reads another M's count (goro.ko hand-off) */
+	if (mp)
+		__atomic_add_fetch(&mp->locks, d, __ATOMIC_SEQ_CST);
+}
+
 void lock(struct rtlock *l)
 {
 	uint32_t v, wait;
 
+	m_lockcount(1);
 	v = __atomic_exchange_n(&l->key, LOCK_LOCKED, __ATOMIC_ACQUIRE);
 	if (likely(v == LOCK_UNLOCKED))
 		return;
@@ -114,6 +133,7 @@ void unlock(struct rtlock *l)
 		throw("unlock of unlocked lock");
 	if (v == LOCK_SLEEPING)
 		futexwakeup(&l->key, 1);
+	m_lockcount(-1);
 }
 
 void noteclear(struct note *n)
@@ -165,6 +185,12 @@ void mpark_init(void)
 		   fd, 0);
 	if (shm == MAP_FAILED)
 		goto out_close;
+	slotm = calloc(info.max_slots, sizeof(*slotm));
+	if (!slotm) {
+		munmap(shm, info.shm_size);
+		goto out_close;
+	}
+	goro_features = info.features;
 	goro_fd = fd;
 	goro_shm = shm;
 	goro_slot_size = info.slot_size;
@@ -195,7 +221,36 @@ void mpark_register(struct m *mp)
 	mp->slot = (int)reg.slot;
 	mp->mslot = (struct goro_mslot *)((char *)goro_shm +
 					  (size_t)reg.slot * goro_slot_size);
+	__atomic_store_n(&slotm[reg.slot], mp, __ATOMIC_RELEASE);
 	mslot_update(mp, GORO_MSTATUS_SCHED);
+}
+
+/* The M registered in slot, NULL if none. */
+struct m *mslot_m(uint32_t slot)
+{
+	if (!slotm || slot >= goro_max_slots)
+		return NULL;
+	return __atomic_load_n(&slotm[slot], __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Hand preemption and hand-off to goro.ko's sysmon when it has one
+ * (GORODEBUG=kmodsysmon=0 keeps the userland sysmon): it signals Ms
+ * that overrun a slice and wakes an idle M with `retake` set when an M
+ * blocks in the kernel (proc.c: mretake, handoff_lost).
+ */
+void kmod_sysmon_enable(void)
+{
+	struct goro_sysmon_config cfg = { 0 };
+
+	if (!kmod_active || !debug.kmodsysmon ||
+	    !(goro_features & GORO_FEAT_SYSMON))
+		return;
+	cfg.signo = (uint32_t)preempt_signo;
+	cfg.flags = GORO_SYSMON_ENABLE;
+	if (ioctl(goro_fd, GORO_IOC_SYSMON_CONFIG, &cfg) < 0)
+		return;
+	kmod_sysmon = true;
 }
 
 void mpark_sleep(struct m *mp, int64_t deadline)

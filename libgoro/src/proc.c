@@ -31,17 +31,29 @@
  * earlier timer wakes it (wakenetpoller) so it sleeps again with the
  * new deadline.  When it wakes it takes an idle P and runs the due
  * timers of every P (stealwork), so timers of idle Ps run on time.
+ * Once the network poller exists (netpoll.c) it sleeps in netpoll()
+ * instead - with no deadline if only I/O waiters exist - and is woken
+ * by netpoll_break(); other Ms poll without blocking before stealing.
  *
  * Deadlock (checkdead): when the last M goes idle, no M sleeps for a
- * timer and no P has a timer, every goroutine left is blocked for good:
+ * timer or I/O, no P has a timer and no goroutine waits for I/O, every
+ * goroutine left is blocked for good:
  * "all goroutines are asleep - deadlock!".
  *
  * Stop the world (goro_set_maxprocs): sched.gcwaiting makes every M
  * give up its P at its next scheduling point (gcstopm); idle Ps are
  * taken at once; the last P stopped wakes the stopper, which resizes
- * (procresize) and hands Ps with work to Ms again.  There is no
- * preemption yet, so a goroutine that never blocks or yields delays a
- * stop-the-world until it does.
+ * (procresize) and hands Ps with work to Ms again.  Ps left in a
+ * syscall (goro_syscall_enter) are taken at once too.  A goroutine that
+ * never blocks delays a stop-the-world until the sysmon preempts it
+ * (preempt.c), or, in code that is not preemptible, until it calls the
+ * runtime.
+ *
+ * Syscalls (Go's entersyscall/exitsyscall): goro_syscall_enter leaves
+ * the M's P in P_SYSCALL, detached (pp->m NULL, mp->oldp = pp); the
+ * sysmon CASes it to P_IDLE when the call lasts and hands it off
+ * (handoffp).  goro_syscall_exit CASes it back if it is still there, or
+ * takes an idle P, or queues the goroutine globally and stops the M.
  *
  * goro_main's thread is not an M: it creates M1 for the main goroutine
  * and sleeps until main returns, so that it can return to its caller
@@ -55,10 +67,14 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/futex.h>
 #include <linux/goro.h>
 
 #include "goro.h"
 #include "runtime.h"
+#include "probes.h"
+#include "malloc.h"
+#include "netpoll.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/common_interface_defs.h>
@@ -168,13 +184,19 @@ bool g_is_valid(struct g *gp)
 		   gp->sched.sp < gp->stack_hi))));
 }
 
+/* Ms in a syscall and the sysmon CAS a P's status (P_SYSCALL). */
+static inline uint32_t getpstatus(struct p *pp)
+{
+	return __atomic_load_n(&pp->status, __ATOMIC_RELAXED);
+}
+
 bool p_is_valid(struct p *pp)
 {
 	uint32_t n = __atomic_load_n(&pp->runqtail, __ATOMIC_ACQUIRE) -
 		     __atomic_load_n(&pp->runqhead, __ATOMIC_ACQUIRE);
 
 	return n <= RUNQ_SIZE && pp->id >= 0 && pp->id < MAXPROCS &&
-	       pp->status <= P_DEAD && pp->gfreecnt >= 0 &&
+	       getpstatus(pp) <= P_DEAD && pp->gfreecnt >= 0 &&
 	       pp->ntimers >= 0 && pp->ntimers <= pp->timerscap;
 }
 
@@ -251,10 +273,10 @@ static void acquirep(struct p *pp)
 {
 	struct m *mp = getm();
 
-	if (mp->p || pp->m || pp->status != P_IDLE)
+	if (mp->p || pp->m || getpstatus(pp) != P_IDLE)
 		throw("acquirep: invalid p state");
 	mp->p = pp;
-	pp->m = mp;
+	__atomic_store_n(&pp->m, mp, __ATOMIC_RELEASE);
 	setpstatus(pp, P_RUNNING);
 	mslot_update(mp, GORO_MSTATUS_SCHED);
 }
@@ -264,17 +286,28 @@ static struct p *releasep(void)
 	struct m *mp = getm();
 	struct p *pp = mp->p;
 
-	if (!pp || pp->m != mp || pp->status != P_RUNNING)
+	if (!pp || pp->m != mp || getpstatus(pp) != P_RUNNING)
 		throw("releasep: invalid p state");
-	pp->m = NULL;
+	__atomic_store_n(&pp->m, NULL, __ATOMIC_RELAXED);
 	setpstatus(pp, P_IDLE);
 	mp->p = NULL;
 	return pp;
 }
 
-/* sched.lock held. */
+/* sched.lock held.  An M that lost its P to goro.ko's hand-off and
+ * waits for one (sched.pwait) gets pp first. */
 static void pidleput(struct p *pp)
 {
+	struct m *w = sched.pwait;
+
+	if (w) {
+		__atomic_store_n(&sched.pwait, w->pwaitlink, __ATOMIC_RELAXED);
+		__atomic_store_n(&w->nextp, pp, __ATOMIC_RELEASE);
+		__atomic_store_n(&w->pwait, 1, __ATOMIC_RELEASE);
+		syscall(SYS_futex, &w->pwait, FUTEX_WAKE_PRIVATE, 1, NULL,
+			NULL, 0);
+		return;
+	}
 	if (!runqempty(pp))
 		throw("pidleput: P has non-empty run queue");
 	pp->link = sched.pidle;
@@ -315,6 +348,7 @@ static struct m *mget(void)
 }
 
 static void schedule(void);
+static void stopm(void);
 
 static void *mstart(void *arg)
 {
@@ -344,11 +378,16 @@ static void *mstart(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, SIGQUIT);
 	sigaddset(&set, SIGSEGV);
+	sigaddset(&set, preempt_signo);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	signal_sync_mask(mp);
 	mpark_register(mp);
 
 	pp = __atomic_exchange_n(&mp->nextp, NULL, __ATOMIC_ACQUIRE);
-	acquirep(pp);
+	if (pp)
+		acquirep(pp);
+	else
+		stopm();	/* a spare for goro.ko's hand-off */
 	schedule();
 	return NULL;
 }
@@ -404,8 +443,12 @@ static void stopm(void)
 	lock(&sched.lock);
 	mput(mp);
 	unlock(&sched.lock);
-	while (!(pp = __atomic_exchange_n(&mp->nextp, NULL, __ATOMIC_ACQUIRE)))
+	GORO_PROBE1(m_idle, mp->id);
+	while (!(pp = __atomic_exchange_n(&mp->nextp, NULL, __ATOMIC_ACQUIRE))) {
 		mpark_sleep(mp, -1);
+		mretake(mp);
+	}
+	GORO_PROBE1(m_wake, mp->id);
 	acquirep(pp);
 }
 
@@ -433,6 +476,7 @@ static void startm(struct p *pp, bool spinning)
 	unlock(&sched.lock);
 	if (!nmp) {
 		newm(pp, spinning);
+		spare_m();
 		return;
 	}
 	if (nmp->spinning || __atomic_load_n(&nmp->nextp, __ATOMIC_RELAXED))
@@ -440,6 +484,8 @@ static void startm(struct p *pp, bool spinning)
 	nmp->spinning = spinning;
 	__atomic_store_n(&nmp->nextp, pp, __ATOMIC_RELEASE);
 	mpark_wake(nmp);
+	/* goro.ko hands a blocked M's P only to a parked M: keep one. */
+	spare_m();
 }
 
 /* Try to add one more P to run goroutines (see the top comment). */
@@ -510,6 +556,9 @@ static void checkdead(void)
 	size_t n, waiting = 0;
 
 	if (__atomic_load_n(&sched.exiting, __ATOMIC_ACQUIRE) || sched.pollm)
+		return;
+	/* Goroutines waiting for I/O wait for the outside world. */
+	if (netpoll_waiters() > 0)
 		return;
 	if (sched.mcount - sched.nmidle > 0)
 		return;
@@ -633,6 +682,19 @@ static int64_t timersnop(void)
 	return next;
 }
 
+/* sched.pollm sleeps in netpoll() (else on its park token).  Written
+ * under sched.lock; read without it as a hint by netpollnow. */
+static bool pollm_netpoll;
+
+/* sched.lock held: end sched.pollm's sleep. */
+static void pollm_wake(struct m *pm)
+{
+	if (__atomic_load_n(&pollm_netpoll, __ATOMIC_RELAXED))
+		netpoll_break();
+	else
+		mpark_wake(pm);
+}
+
 /* Wake the timer-sleeping M if when is earlier than its deadline, or
  * get an M going if none sleeps for timers (Go's wakeNetPoller). */
 void wakenetpoller(int64_t when)
@@ -646,13 +708,68 @@ void wakenetpoller(int64_t when)
 
 		if ((until == 0 || until > when) && until != -1) {
 			sched.polluntil = -1;	/* woken; do not wake twice */
-			mpark_wake(pm);
+			pollm_wake(pm);
 		}
 		unlock(&sched.lock);
 		return;
 	}
 	unlock(&sched.lock);
 	wakep();
+}
+
+/*
+ * Make the goroutines on q (G_WAITING, readied by the poller) runnable:
+ * on the current P's queue when there is one, else on the global queue
+ * with an idle P started for each (Go's injectglist).
+ */
+void injectglist(struct gqueue *q)
+{
+	struct m *mp = getm();
+	struct g *gp, *next;
+	int32_t n = 0;
+
+	if (!q->head)
+		return;
+	for (gp = q->head; gp; gp = gp->schedlink) {
+		casgstatus(gp, G_WAITING, G_RUNNABLE);
+		n++;
+	}
+	if (mp && mp->p) {
+		for (gp = q->head; gp; gp = next) {
+			next = gp->schedlink;
+			runqput(mp->p, gp, false);
+		}
+		q->head = q->tail = NULL;
+		wakep();
+		return;
+	}
+	lock(&sched.lock);
+	globrunqputbatch(q, n);
+	unlock(&sched.lock);
+	while (n-- > 0 && atomic_load32(&sched.npidle))
+		startm(NULL, false);
+}
+
+/* Collect I/O-ready goroutines without blocking: one to run now, the
+ * others queued.  Not while an M blocks in netpoll: it gets the events
+ * anyway (Go's sched.lastpoll test), and epoll_wait is a syscall. */
+static struct g *netpollnow(void)
+{
+	struct gqueue q = { NULL, NULL };
+	struct g *gp;
+
+	if (netpoll_waiters() <= 0 ||
+	    __atomic_load_n(&pollm_netpoll, __ATOMIC_RELAXED) ||
+	    !netpoll(0, &q))
+		return NULL;
+	gp = q.head;
+	q.head = gp->schedlink;
+	if (!q.head)
+		q.tail = NULL;
+	gp->schedlink = NULL;
+	injectglist(&q);
+	casgstatus(gp, G_WAITING, G_RUNNABLE);
+	return gp;
 }
 
 /*
@@ -690,6 +807,13 @@ top:
 			*inherit = false;
 			return gp;
 		}
+	}
+
+	/* Goroutines whose I/O is ready, before stealing (Go does too). */
+	gp = netpollnow();
+	if (gp) {
+		*inherit = false;
+		return gp;
 	}
 
 	procs = atomic_load32(&gomaxprocs);
@@ -755,32 +879,57 @@ top:
 	(void)wasspinning;
 
 	polluntil = timersnop();
-	if (polluntil) {
+	if (polluntil || netpoll_waiters() > 0) {
 		lock(&sched.lock);
 		if (!sched.pollm) {
+			struct gqueue q = { NULL, NULL };
+
+			/* Sleep until the earliest timer, in the poller once
+			 * there is one (polluntil 0: until I/O). */
 			sched.pollm = mp;
 			sched.polluntil = polluntil;
+			__atomic_store_n(&pollm_netpoll, netpoll_inited(),
+					 __ATOMIC_RELAXED);
 			unlock(&sched.lock);
-			mpark_sleep(mp, polluntil);
+			if (__atomic_load_n(&pollm_netpoll, __ATOMIC_RELAXED))
+				netpoll(polluntil ? polluntil : -1, &q);
+			else
+				mpark_sleep(mp, polluntil);
+			mretake(mp);
 			lock(&sched.lock);
 			sched.pollm = NULL;
 			sched.polluntil = 0;
+			__atomic_store_n(&pollm_netpoll, false,
+					 __ATOMIC_RELAXED);
 			pp = pidleget();
 			unlock(&sched.lock);
 			if (pp) {
 				acquirep(pp);
+				if (q.head) {
+					gp = q.head;
+					q.head = gp->schedlink;
+					if (!q.head)
+						q.tail = NULL;
+					gp->schedlink = NULL;
+					injectglist(&q);
+					casgstatus(gp, G_WAITING, G_RUNNABLE);
+					*inherit = false;
+					return gp;
+				}
 				/* spin: due timers may sit on any P */
 				mp->spinning = true;
 				__atomic_add_fetch(&sched.nmspinning, 1,
 						   __ATOMIC_ACQ_REL);
 				goto top;
 			}
+			injectglist(&q);
 			stopm();
 			goto top;
 		}
-		if (sched.polluntil > polluntil && sched.polluntil != -1) {
+		if (polluntil && sched.polluntil != -1 &&
+		    (!sched.polluntil || sched.polluntil > polluntil)) {
 			sched.polluntil = -1;
-			mpark_wake(sched.pollm);
+			pollm_wake(sched.pollm);
 		}
 		unlock(&sched.lock);
 	}
@@ -804,6 +953,8 @@ static void overflowed(struct g *gp)
 	fatal_exit();
 }
 
+static bool execute_exitsyscall_g0(struct m *mp, struct g *gp);
+
 /* Run gp on the current M until it switches back to g0; then act on
  * what it asked for.  Returns when g0 should pick the next goroutine. */
 static void execute(struct g *gp, bool inherit)
@@ -817,9 +968,12 @@ again:
 	mp->curg = gp;
 	gp->m = mp;
 	casgstatus(gp, G_RUNNABLE, G_RUNNING);
+	GORO_PROBE2(goroutine_start, gp->goid, mp->p->id);
 	gp->waitsince = 0;
+	__atomic_store_n(&gp->preempt, 0, __ATOMIC_RELAXED);
 	if (!inherit)
-		mp->p->schedtick++;
+		__atomic_store_n(&mp->p->schedtick, mp->p->schedtick + 1,
+				 __ATOMIC_RELAXED);
 	if (mp->mslot)
 		mslot_update(mp, GORO_MSTATUS_RUNNING);
 	settls(mp, gp);
@@ -855,6 +1009,7 @@ again:
 		mp->curg = NULL;
 		gp->m = NULL;
 		casgstatus(gp, G_RUNNING, G_RUNNABLE);
+		GORO_PROBE1(goroutine_yield, gp->goid);
 		lock(&sched.lock);
 		globrunqput(gp);
 		unlock(&sched.lock);
@@ -863,12 +1018,14 @@ again:
 		mp->curg = NULL;
 		gp->m = NULL;
 		casgstatus(gp, G_RUNNING, G_RUNNABLE);
+		GORO_PROBE1(goroutine_yield, gp->goid);
 		runqput(mp->p, gp, false);
 		break;
 	case GA_GOEXIT:
 		mp->curg = NULL;
 		gp->m = NULL;
 		casgstatus(gp, G_RUNNING, G_DEAD);
+		GORO_PROBE1(goroutine_exit, gp->goid);
 		__atomic_sub_fetch(&ngoroutines, 1, __ATOMIC_RELAXED);
 		if ((gp->flags & G_FLAG_MAIN) && !main_goexit) {
 			/* main returned: the program is over */
@@ -878,12 +1035,71 @@ again:
 		}
 		gfput(mp->p, gp);
 		break;
+	case GA_EXITSYSCALL:
+		if (execute_exitsyscall_g0(mp, gp)) {
+			inherit = true;
+			goto again;
+		}
+		break;
 	default:
 		throw("execute: goroutine switched to g0 without an action");
 	}
 }
 
+/*
+ * g0's half of goro_syscall_exit's slow path (Go's exitsyscall0): gp
+ * found neither its old P nor an idle one.  Try once more under
+ * sched.lock; else queue gp globally and stop the M until some P needs
+ * it.  Returns true with a P when gp may run at once.
+ */
+static bool execute_exitsyscall_g0(struct m *mp, struct g *gp)
+{
+	struct p *pp = NULL;
+
+	mp->curg = NULL;
+	gp->m = NULL;
+	casgstatus(gp, G_SYSCALL, G_RUNNABLE);
+	lock(&sched.lock);
+	if (!__atomic_load_n(&sched.gcwaiting, __ATOMIC_ACQUIRE))
+		pp = pidleget();
+	if (pp) {
+		unlock(&sched.lock);
+		acquirep(pp);
+		return true;
+	}
+	globrunqput(gp);
+	unlock(&sched.lock);
+	stopm();
+	return false;
+}
+
 /* One round of the scheduler, forever: find a G and run it. */
+/*
+ * An M that lost its P to goro.ko's hand-off waits on sched.pwait with
+ * its goroutine frozen mid-call (it must not move threads).  Ps that go
+ * idle serve it first, but on a busy program none may ever go idle: so
+ * every M gives its P to such a waiter at its next scheduling point, and
+ * parks.  Returns true if it did (the caller then holds a P again).
+ */
+static bool handoff_to_pwaiter(struct m *mp)
+{
+	struct p *pp;
+
+	if (likely(!__atomic_load_n(&sched.pwait, __ATOMIC_RELAXED)) ||
+	    mp->spinning || !mp->p)
+		return false;
+	lock(&sched.lock);
+	if (!sched.pwait) {
+		unlock(&sched.lock);
+		return false;
+	}
+	pp = releasep();
+	pidleput(pp);		/* to the waiter, run queue and all */
+	unlock(&sched.lock);
+	stopm();
+	return true;
+}
+
 static void schedule(void)
 {
 	struct m *mp = getm();
@@ -895,10 +1111,13 @@ static void schedule(void)
 
 		if (__atomic_load_n(&sched.exiting, __ATOMIC_ACQUIRE))
 			mexit_park();
+		if (unlikely(handoff_to_pwaiter(mp)))
+			continue;
 		if (__atomic_load_n(&sched.gcwaiting, __ATOMIC_ACQUIRE)) {
 			gcstopm();
 			continue;
 		}
+		signal_sync_mask(mp);
 		pp = mp->p;
 		checktimers(pp, 0, NULL, NULL);
 		/* Fairness: now and then the global queue goes first, so
@@ -909,6 +1128,9 @@ static void schedule(void)
 			gp = globrunqget(pp, 1);
 			unlock(&sched.lock);
 		}
+		/* Now and then I/O too, as Go's sysmon does. */
+		if (!gp && netpoll_waiters() > 0 && !fastrandn(61))
+			gp = netpollnow();
 		if (!gp)
 			gp = runqget(pp, &inherit);
 		if (!gp)
@@ -1090,6 +1312,7 @@ GORO_API int goro_spawn(void (*fn)(void *arg), void *arg,
 		      (uint64_t)(uintptr_t)__builtin_return_address(0));
 	if (!gp)
 		return -ENOMEM;
+	GORO_PROBE2(goroutine_create, gp->goid, mp->curg ? mp->curg->goid : 0);
 	runqput(mp->p, gp, true);
 	wakep();
 	return 0;
@@ -1110,6 +1333,8 @@ void gopark(bool (*unlockf)(struct g *gp, void *arg), void *arg,
 	mp->waitunlockf = unlockf;
 	mp->waitlock = arg;
 	gp->waitreason = reason;
+	/* here, on the goroutine's stack: perf -g shows who parks */
+	GORO_PROBE2(goroutine_park, gp->goid, (int)reason);
 	mcall(GA_PARK);
 }
 
@@ -1120,6 +1345,8 @@ void goready(struct g *gp)
 	if (!mp || !mp->p)
 		throw("goready: no P");
 	casgstatus(gp, G_WAITING, G_RUNNABLE);
+	GORO_PROBE2(goroutine_ready, gp->goid,
+		    mp->curg ? mp->curg->goid : 0);
 	runqput(mp->p, gp, true);
 	wakep();
 }
@@ -1127,6 +1354,253 @@ void goready(struct g *gp)
 void goyield(void)
 {
 	mcall(GA_GOYIELD);
+}
+
+/*
+ * A preempted goroutine goes to the tail of its P's run queue (Go's
+ * gopreempt_m uses the global queue).  Locally, a goroutine readied
+ * behind it (runnext) runs first; from the global queue, the every-61st
+ * fairness check could pick the spinner again before it, and the woken
+ * goroutine would wait two slices.  Idle Ps still steal it.
+ */
+void gopreempt(void)
+{
+	struct g *gp = getg();
+
+	gp->waitreason = WAIT_PREEMPTED;
+	mcall(GA_GOYIELD);
+}
+
+/* ---------------------------------------------------------------------
+ * Syscalls and hand-off (Go's entersyscall, exitsyscall, handoffp)
+ * ------------------------------------------------------------------- */
+
+GORO_API void goro_syscall_enter(void)
+{
+	uintptr_t regs[5];
+	struct m *mp;
+	struct g *gp;
+	struct p *pp;
+
+	/* First, before this function reuses them: the caller's registers
+	 * that may hold the only pointer to a GC object across the call
+	 * (the collector cannot see a running thread's registers). */
+	gc_save_calleesaved(regs);
+	mp = getm();
+	gp = mp ? mp->curg : NULL;
+	if (gp && getg() == gp)
+		memcpy(gp->syscallregs, regs, sizeof(regs));
+	/* goro.ko sees the M block and hands its P off by itself */
+	if (kmod_sysmon)
+		return;
+	if (!gp || getg() != gp || !mp->p || mp->locks)
+		return;
+	pp = mp->p;
+	casgstatus(gp, G_RUNNING, G_SYSCALL);
+	mp->oldp = pp;
+	mp->p = NULL;
+	__atomic_store_n(&pp->m, NULL, __ATOMIC_RELAXED);
+	__atomic_store_n(&pp->syscalltick, pp->syscalltick + 1,
+			 __ATOMIC_RELAXED);
+	mslot_update(mp, GORO_MSTATUS_SYSCALL);
+	/* From here the sysmon may take pp (CAS P_SYSCALL -> P_IDLE). */
+	__atomic_store_n(&pp->status, P_SYSCALL, __ATOMIC_RELEASE);
+}
+
+GORO_API void goro_syscall_exit(void)
+{
+	struct m *mp = getm();
+	struct g *gp = mp ? mp->curg : NULL;
+	struct p *pp;
+	uint32_t st = P_SYSCALL;
+
+	if (kmod_sysmon || !gp || getg() != gp ||
+	    readgstatus(gp) != G_SYSCALL)
+		return;
+	pp = mp->oldp;
+	mp->oldp = NULL;
+	/* Fast path: our P is still waiting for us. */
+	if (pp && __atomic_compare_exchange_n(&pp->status, &st, P_IDLE, false,
+					      __ATOMIC_ACQ_REL,
+					      __ATOMIC_RELAXED)) {
+		acquirep(pp);
+		casgstatus(gp, G_SYSCALL, G_RUNNING);
+		mslot_update(mp, GORO_MSTATUS_RUNNING);
+		return;
+	}
+	/* Any idle P will do. */
+	pp = NULL;
+	if (__atomic_load_n(&sched.npidle, __ATOMIC_ACQUIRE) &&
+	    !__atomic_load_n(&sched.gcwaiting, __ATOMIC_ACQUIRE)) {
+		lock(&sched.lock);
+		pp = pidleget();
+		unlock(&sched.lock);
+	}
+	if (pp) {
+		acquirep(pp);
+		casgstatus(gp, G_SYSCALL, G_RUNNING);
+		mslot_update(mp, GORO_MSTATUS_RUNNING);
+		return;
+	}
+	mcall(GA_EXITSYSCALL);
+	/* running again, on some M with a P */
+}
+
+/*
+ * goro.ko's hand-off (uapi/linux/goro.h, GORO_HANDOFF_*), the idle M's
+ * half: it was unparked with mslot->retake = victim slot + 1 because
+ * the victim blocked in the kernel holding a P.  Under sched.lock, take
+ * the victim's P if the victim has not settled the hand-off itself
+ * (handoff still LOST), holds no runtime lock (its runtime code would
+ * go on using the P) and runs on it; then find it an M (handoffp).
+ * The victim executes nothing before its signal handler
+ * (handoff_lost), so what is read here cannot change under us.
+ */
+void mretake(struct m *mp)
+{
+	struct goro_mslot *s = mp->mslot;
+	struct m *victim;
+	struct p *pp = NULL;
+	uint32_t r;
+
+	if (!s || !__atomic_load_n(&s->retake, __ATOMIC_ACQUIRE))
+		return;
+	r = __atomic_exchange_n(&s->retake, 0, __ATOMIC_ACQ_REL);
+	victim = r ? mslot_m(r - 1) : NULL;
+	if (!victim || victim == mp || !victim->mslot)
+		return;
+	lock(&sched.lock);
+	if (!__atomic_load_n(&victim->locks, __ATOMIC_ACQUIRE) &&
+	    __atomic_load_n(&victim->mslot->handoff, __ATOMIC_SEQ_CST) ==
+	    GORO_HANDOFF_LOST && victim->p &&
+	    getpstatus(victim->p) == P_RUNNING && victim->p->m == victim) {
+		pp = victim->p;
+		victim->p = NULL;
+		__atomic_store_n(&pp->m, NULL, __ATOMIC_RELAXED);
+		setpstatus(pp, P_IDLE);
+		__atomic_add_fetch(&preemptstats.retakes, 1, __ATOMIC_RELAXED);
+	}
+	unlock(&sched.lock);
+	if (!pp)
+		return;
+	handoffp(pp);
+	spare_m();
+}
+
+/*
+ * goro.ko hands a blocked M's P only to an M parked idle, and Go's
+ * handoffp would start one: keep one idle M around (Ms are never
+ * freed, so they number at most the Ps plus the Ms blocked at once).
+ */
+void spare_m(void)
+{
+	bool need;
+
+	if (!kmod_sysmon)
+		return;
+	lock(&sched.lock);
+	need = !sched.nmidle &&
+	       !__atomic_load_n(&sched.exiting, __ATOMIC_ACQUIRE);
+	unlock(&sched.lock);
+	if (need)
+		newm(NULL, false);
+}
+
+/*
+ * The victim's half, in its preemption signal handler, before it runs
+ * any instruction after the blocking call.  Holding runtime locks it
+ * keeps its P (mretake never takes it then).  Else, under sched.lock:
+ * still holding its P it only settles the hand-off; without, it takes
+ * an idle P or waits, off the kernel's idle list (slot SYSCALL), on
+ * sched.pwait, which pidleput serves before the idle list.  The
+ * goroutine stays on its thread, with its errno and libc state.
+ */
+void handoff_lost(struct m *mp)
+{
+	struct goro_mslot *s = mp->mslot;
+	uint32_t lost = GORO_HANDOFF_LOST;
+	struct p *pp = NULL;
+	bool wait = false;
+
+	if (!s || __atomic_load_n(&s->handoff, __ATOMIC_ACQUIRE) !=
+		  GORO_HANDOFF_LOST)
+		return;
+	if (mp->locks)
+		goto out_settle;
+	lock(&sched.lock);
+	if (mp->p) {
+		__atomic_compare_exchange_n(&s->handoff, &lost,
+					    GORO_HANDOFF_NONE, false,
+					    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+		unlock(&sched.lock);
+		return;
+	}
+	if (!__atomic_load_n(&sched.gcwaiting, __ATOMIC_ACQUIRE))
+		pp = pidleget();
+	if (!pp) {
+		__atomic_store_n(&mp->pwait, 0, __ATOMIC_RELAXED);
+		mp->pwaitlink = sched.pwait;
+		__atomic_store_n(&sched.pwait, mp, __ATOMIC_RELAXED);
+		wait = true;
+	}
+	unlock(&sched.lock);
+	if (wait) {
+		mslot_update(mp, GORO_MSTATUS_SYSCALL);
+		while (!__atomic_load_n(&mp->pwait, __ATOMIC_ACQUIRE))
+			syscall(SYS_futex, &mp->pwait, FUTEX_WAIT_PRIVATE, 0,
+				NULL, NULL, 0);
+		pp = __atomic_exchange_n(&mp->nextp, NULL, __ATOMIC_ACQUIRE);
+	}
+	acquirep(pp);
+	if (mp->curg && getg() == mp->curg)
+		mslot_update(mp, GORO_MSTATUS_RUNNING);
+out_settle:
+	__atomic_compare_exchange_n(&s->handoff, &lost, GORO_HANDOFF_NONE,
+				    false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+}
+
+/*
+ * Find an M for pp, which nobody holds (taken from a syscall by the
+ * sysmon): run it if there is work, or keep one spinning M going, else
+ * idle it (or stop it for a stop-the-world that counts it).  Callable
+ * from any thread, with no runtime lock held.
+ */
+void handoffp(struct p *pp)
+{
+	int32_t zero = 0;
+	int64_t when;
+
+	if (!runqempty(pp) ||
+	    __atomic_load_n(&sched.runqsize, __ATOMIC_RELAXED)) {
+		startm(pp, false);
+		return;
+	}
+	if (!__atomic_load_n(&sched.gcwaiting, __ATOMIC_ACQUIRE) &&
+	    !atomic_load32(&sched.nmspinning) &&
+	    !atomic_load32(&sched.npidle) &&
+	    __atomic_compare_exchange_n(&sched.nmspinning, &zero, 1, false,
+					__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+		startm(pp, true);
+		return;
+	}
+	lock(&sched.lock);
+	if (__atomic_load_n(&sched.gcwaiting, __ATOMIC_ACQUIRE)) {
+		setpstatus(pp, P_GCSTOP);
+		if (--sched.stopwait == 0)
+			notewakeup(&sched.stopnote);
+		unlock(&sched.lock);
+		return;
+	}
+	if (sched.runqsize) {
+		unlock(&sched.lock);
+		startm(pp, false);
+		return;
+	}
+	when = nobarrier_timer0(pp);
+	pidleput(pp);
+	unlock(&sched.lock);
+	if (when)
+		wakenetpoller(when);
 }
 
 GORO_API void goro_yield(void)
@@ -1206,6 +1680,15 @@ static void stoptheworld(void)
 	__atomic_store_n(&sched.gcwaiting, 1, __ATOMIC_RELEASE);
 	setpstatus(mp->p, P_GCSTOP);
 	sched.stopwait--;
+	for (int32_t i = 0; i < gomaxprocs; i++) {
+		uint32_t st = P_SYSCALL;
+
+		if (__atomic_compare_exchange_n(&allp[i]->status, &st,
+						P_GCSTOP, false,
+						__ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED))
+			sched.stopwait--;
+	}
 	while ((pp = pidleget())) {
 		setpstatus(pp, P_GCSTOP);
 		sched.stopwait--;
@@ -1264,8 +1747,8 @@ static struct p *procresize(int32_t nprocs, struct m *mp)
 	struct p *runnable = NULL;
 
 	for (int32_t i = 0; i < nprocs; i++) {
-		if (!allp[i])
-			allp[i] = palloc(i);
+		if (!allp[i])	/* the sysmon reads allp without locks */
+			__atomic_store_n(&allp[i], palloc(i), __ATOMIC_RELEASE);
 		else if (i >= old)
 			setpstatus(allp[i], P_GCSTOP);
 	}
@@ -1274,11 +1757,12 @@ static struct p *procresize(int32_t nprocs, struct m *mp)
 			setpstatus(mp->p, P_RUNNING);
 		} else {
 			if (mp->p) {
-				mp->p->m = NULL;
+				__atomic_store_n(&mp->p->m, NULL,
+						 __ATOMIC_RELAXED);
 				setpstatus(mp->p, P_GCSTOP);
 				mp->p = NULL;
 			}
-			allp[0]->m = NULL;
+			__atomic_store_n(&allp[0]->m, NULL, __ATOMIC_RELAXED);
 			setpstatus(allp[0], P_IDLE);
 			acquirep(allp[0]);
 		}
@@ -1291,7 +1775,7 @@ static struct p *procresize(int32_t nprocs, struct m *mp)
 		if (mp && pp == mp->p)
 			continue;
 		setpstatus(pp, P_IDLE);
-		pp->m = NULL;
+		__atomic_store_n(&pp->m, NULL, __ATOMIC_RELAXED);
 		if (runqempty(pp)) {
 			pidleput(pp);
 		} else {
@@ -1332,10 +1816,23 @@ GORO_API int goro_set_maxprocs(int n)
 		n = MAXPROCS;
 	if (n == prev)
 		return prev;
+	goro_sema_acquire(&worldsema);	/* one stop-the-world at a time */
 	stoptheworld();
 	newprocs = n;
 	starttheworld();
+	goro_sema_release(&worldsema, false);
 	return prev;
+}
+
+/* The collector's stop-the-world (mgc.c), under its worldsema. */
+void stoptheworld_gc(void)
+{
+	stoptheworld();
+}
+
+void starttheworld_gc(void)
+{
+	starttheworld();
 }
 
 /* ---------------------------------------------------------------------
@@ -1385,6 +1882,8 @@ GORO_API int goro_main(void (*fn)(void *arg), void *arg)
 		return err;
 	install_signals();
 	mpark_init();
+	preempt_init();
+	kmod_sysmon_enable();
 	sched.mnext = 1;
 
 	lock(&sched.lock);
@@ -1400,6 +1899,8 @@ GORO_API int goro_main(void (*fn)(void *arg), void *arg)
 	globrunqput(gp);
 	unlock(&sched.lock);
 	startm(NULL, false);
+	sysmon_start();
+	spare_m();
 
 	notesleep(&sched.mainnote);
 	return 0;

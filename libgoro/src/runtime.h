@@ -188,6 +188,7 @@ enum gaction {
 	GA_GOSCHED,		/* goro_yield: global run queue */
 	GA_GOYIELD,		/* goyield: local run queue tail */
 	GA_GOEXIT,		/* goroutine finished */
+	GA_EXITSYSCALL,		/* goro_syscall_exit found no P: queue it */
 };
 
 struct g {
@@ -209,6 +210,8 @@ struct g {
 	struct timer sleeptimer; /* goro_sleep */
 	void *asan_fake_stack;	/* ASan fiber state */
 	void *tsan_fiber;	/* TSan fiber */
+	uint32_t preempt;	/* atomic: yield at the next safe point */
+	uintptr_t syscallregs[5]; /* mgc.c: rbx, r12-r15 at goro_syscall_enter */
 	uint64_t magic;		/* G_MAGIC: g_is_valid() */
 };
 
@@ -241,13 +244,22 @@ struct m {
 	int slot;
 	struct goro_mslot *mslot;
 	uint32_t unpark_pending; /* kmod: an unpark was sent, not consumed */
+	int32_t locks;		/* runtime locks held (this thread only) */
+	struct p *oldp;		/* P left in P_SYSCALL by goro_syscall_enter */
+	uint32_t sigmask_gen;	/* signal.c: notify mask applied */
+	/* goro.ko sysmon hand-off (proc.c): the last hand-off (nhandoffs)
+	 * settled, under sched.lock; a P waited for after a LOST */
+	uint32_t lost_handled;
+	struct m *pwaitlink;	/* sched.pwait link */
+	uint32_t pwait;		/* futex: 1 when nextp was given */
 };
 
 struct p {
 	int32_t id;
 	uint32_t status;	/* enum pstatus */
 	struct p *link;		/* sched.pidle */
-	uint32_t schedtick;	/* incremented on every schedule */
+	uint32_t schedtick;	/* atomic: incremented on every schedule */
+	uint32_t syscalltick;	/* atomic: every goro_syscall_enter/retake */
 	struct m *m;		/* M holding it; NULL when idle */
 
 	/* Lock-free ring: owner puts/gets at tail/head, thieves CAS head. */
@@ -264,6 +276,8 @@ struct p {
 	int32_t ntimers;
 	int32_t timerscap;
 	int64_t timer0when;	/* atomic: earliest when, 0 if none */
+
+	struct mcache *mcache;	/* malloc.c: the P's allocation cache */
 };
 
 struct gqueue {
@@ -297,6 +311,7 @@ struct schedt {
 	uint32_t exiting;	/* atomic: goro_main returned */
 	struct note mainnote;	/* main goroutine finished */
 	int ngsys;		/* runtime goroutines (none today) */
+	struct m *pwait;	/* Ms that lost their P, served first */
 };
 
 extern struct schedt sched;
@@ -345,6 +360,12 @@ void mpark_sleep(struct m *mp, int64_t deadline); /* until mpark_wake or deadlin
 void mpark_wake(struct m *mp);
 void mslot_update(struct m *mp, int status);
 extern bool kmod_active;
+extern bool kmod_sysmon;	/* goro.ko's sysmon preempts and hands off */
+struct m *mslot_m(uint32_t slot);
+void kmod_sysmon_enable(void);
+void mretake(struct m *mp);
+void spare_m(void);
+void handoff_lost(struct m *mp);
 
 /* Debug and fatal paths (debug.c). */
 struct debugvars {
@@ -353,6 +374,10 @@ struct debugvars {
 	int32_t kmod;		/* 1: use /dev/goro when present */
 	int32_t invariants;	/* 1: check *_is_valid() on hot paths */
 	int32_t stackguard;	/* 0 canary only, 1 guard pages (default) */
+	int32_t asyncpreemptoff; /* 1: preemption signals only set flags */
+	int32_t kmodsysmon;	/* 1: use goro.ko's sysmon when it has one */
+	int32_t gctrace;	/* 1: a line per collection (mgc.c) */
+	int32_t gcstress;	/* N: collect every N goro_allocs (mgc.c) */
 };
 extern struct debugvars debug;
 void parsedebugvars(void);
@@ -369,6 +394,39 @@ __attribute__((noreturn)) void fatal_exit(void);
 void install_signals(void);
 uint64_t gcount(void);
 extern struct rtlock allglock;
+
+/* Preemption (preempt.c, sysmon.c, signal.c). */
+struct preemptstats {
+	uint64_t signals;	/* preemption signals handled by Ms */
+	uint64_t async;		/* goroutines preempted asynchronously */
+	uint64_t deferred;	/* signals that found no safe point */
+	uint64_t deferred_taken; /* deferred preemptions honoured later */
+	uint64_t retakes;	/* Ps retaken from Ms in a syscall */
+	uint64_t sysmon_preempts; /* preemption signals sent by the sysmon */
+};
+extern struct preemptstats preemptstats;
+extern int preempt_signo;
+void preempt_init(void);
+int sighandler_install(int sig);
+void gopreempt(void);
+void preempt_check_slow(struct g *gp);
+/* Honour a deferred preemption at a point where the caller may switch. */
+static inline void preempt_check(void)
+{
+	struct g *gp = getg();
+
+	if (gp && unlikely(__atomic_load_n(&gp->preempt, __ATOMIC_RELAXED)))
+		preempt_check_slow(gp);
+}
+void sysmon_start(void);
+void handoffp(struct p *pp);
+void signal_sync_mask(struct m *mp);
+bool signal_forward(int sig);
+/* Stop-the-world for the collector (proc.c; mgc.c serialises callers
+ * with worldsema, as goro_set_maxprocs does): the caller is a goroutine
+ * holding a P. */
+void stoptheworld_gc(void);
+void starttheworld_gc(void);
 extern struct g **allgs;
 extern size_t allglen;
 

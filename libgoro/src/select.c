@@ -323,6 +323,7 @@ GORO_API int goro_select(struct goro_select_case *cases, int n,
 	ret = select_check(cases, n, flags);
 	if (ret)
 		return ret;
+	preempt_check();
 	if (n <= SELECT_STACK_CASES)
 		return selectgo(cases, n, !(flags & GORO_SELECT_NONBLOCK),
 				pollorder, lockorder, sgs);

@@ -60,9 +60,10 @@ static void ids_main(void *arg)
 		for (int j = i + 1; j < NIDS; j++)
 			if (ids[i] == ids[j] || ids[i] < 2)
 				ids_ok = 0;
-	/* Goroutines that ran tgate_done may still be exiting. */
-	for (int i = 0; i < 1000 && goro_num_goroutine() > 1; i++)
-		goro_yield();
+	/* Goroutines that ran tgate_done may still be exiting, on another
+	 * P whose vCPU the host may not run for a while (the VM). */
+	for (int i = 0; i < 2000 && goro_num_goroutine() > 1; i++)
+		goro_sleep(1000000);
 	count_after = goro_num_goroutine();
 }
 

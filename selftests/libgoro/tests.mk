@@ -26,20 +26,33 @@ LGT_CFLAGS	:= $(BASE_CFLAGS) -Wno-sign-compare -Wno-unused-parameter \
 $(LGT_PLAIN): $(O)/selftests/libgoro/%: selftests/libgoro/%.c $(LGT_HDRS) \
 		$(LIBGORO_A) libgoro/include/goro.h $(KSFT)
 	@mkdir -p $(@D)
-	$(CC) $(LGT_CFLAGS) -static -pthread -o $@ $< $(LIBGORO_A)
+	$(CC) $(LGT_CFLAGS) -static -pthread -o $@ $< $(LIBGORO_A) $(LIBGORO_LIBS)
 
 $(LGT_ASAN): $(O)/selftests/libgoro/asan/%: selftests/libgoro/%.c $(LGT_HDRS) \
 		$(LIBGORO_ASAN_A) libgoro/include/goro.h $(KSFT)
 	@mkdir -p $(@D)
-	$(CC) $(LGT_CFLAGS) -fsanitize=address -pthread -o $@ $< $(LIBGORO_ASAN_A)
+	$(CC) $(LGT_CFLAGS) -fsanitize=address -pthread -o $@ $< $(LIBGORO_ASAN_A) $(LIBGORO_LIBS)
 
 $(LGT_TSAN): $(O)/selftests/libgoro/tsan/%: selftests/libgoro/%.c $(LGT_HDRS) \
 		$(LIBGORO_TSAN_A) libgoro/include/goro.h $(KSFT)
 	@mkdir -p $(@D)
-	$(CC) $(LGT_CFLAGS) -fsanitize=thread -pthread -o $@ $< $(LIBGORO_TSAN_A)
+	$(CC) $(LGT_CFLAGS) -fsanitize=thread -pthread -o $@ $< $(LIBGORO_TSAN_A) $(LIBGORO_LIBS)
 
 $(LGT_PROCS1): $(O)/selftests/libgoro/procs1/%: $(O)/selftests/libgoro/%
 	@mkdir -p $(@D)
 	@printf '#!/bin/sh\n# %s with one P\nGOMAXPROCS=1 exec %s "$$@"\n' \
+		$(notdir $@) $< >$@
+	@chmod +x $@
+
+# $(O)/selftests/libgoro/epoll/NAME: the plain binary on the epoll
+# poller (GORODEBUG=netpoll=epoll, added to any GORODEBUG given), so
+# that the whole suite runs on both pollers (native).
+LGT_EPOLL	:= $(patsubst %,$(O)/selftests/libgoro/epoll/%,$(LGT_NAMES))
+SELFTESTS	+= $(LGT_EPOLL)
+NATIVE_TESTS	+= $(LGT_EPOLL)
+
+$(LGT_EPOLL): $(O)/selftests/libgoro/epoll/%: $(O)/selftests/libgoro/%
+	@mkdir -p $(@D)
+	@printf '#!/bin/sh\n# %s on the epoll poller\nGORODEBUG="$${GORODEBUG:+$$GORODEBUG,}netpoll=epoll" exec %s "$$@"\n' \
 		$(notdir $@) $< >$@
 	@chmod +x $@

@@ -19,6 +19,8 @@ mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+# Loopback for the network tests (the kernel leaves lo down).
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up 2>/dev/null
 
 # VM_KMOD (1: insmod /goro.ko), VM_MODE (tests or script), VM_ENV (the
 # tests' environment, K=V words), VM_TEST_TIMEOUT (seconds per test).

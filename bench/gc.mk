@@ -1,0 +1,27 @@
+# Benchmarks of the allocator and the collector (bench/NAME.c against
+# bench/go/NAME.go, paired by scripts/bench.sh):
+#   binarytrees  the Benchmarks Game program: time, peak RSS, max pause
+#   alloc        small mixed-size objects on 2 Ps: ns per allocation
+ifneq ($(LIBGORO_A),)
+GC_BENCH	:= binarytrees alloc
+GC_BENCH_BINS	:= $(patsubst %,$(O)/bench/%,$(GC_BENCH))
+BENCH_BINS	+= $(GC_BENCH_BINS)
+
+$(GC_BENCH_BINS): $(O)/bench/%: bench/%.c bench/bench_util.h $(LIBGORO_A) \
+		libgoro/include/goro.h
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -Ilibgoro/include -Ibench -static -pthread \
+		-o $@ $< $(LIBGORO_A) $(LIBGORO_LIBS)
+endif
+
+# Boehm GC twins (libgc-dev): $(O)/bench/boehm/NAME, run by hand beside
+# the goro and Go programs (they print "bench KEY: boehm=V UNIT").
+ifneq ($(wildcard /usr/include/gc.h),)
+BOEHM_BENCH_BINS := $(O)/bench/boehm/binarytrees
+BENCH_EXTRA	+= $(BOEHM_BENCH_BINS)
+build-lists: $(BOEHM_BENCH_BINS)
+
+$(BOEHM_BENCH_BINS): $(O)/bench/boehm/%: bench/boehm/%.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -pthread -o $@ $< -lgc
+endif

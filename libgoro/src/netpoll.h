@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * netpoll.h - the network poller's internal interface (netpoll.c), the
+ * two pollers behind it (netpoll_uring.c, netpoll_epoll.c) and the
+ * scheduler's hooks (proc.c).  See netpoll.c for the design.
+ */
+#ifndef GORO_NETPOLL_H
+#define GORO_NETPOLL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "goro.h"
+#include "runtime.h"
+
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#endif
+
+/* A descriptor's token travels through the kernel (epoll data, io_uring
+ * user_data), which TSan cannot see: tell it the attach happens before
+ * the poller's use. */
+static inline void pd_tsan_release(void *pd)
+{
+#if defined(__SANITIZE_THREAD__)
+	__tsan_release(pd);
+#endif
+	(void)pd;
+}
+
+static inline void pd_tsan_acquire(void *pd)
+{
+#if defined(__SANITIZE_THREAD__)
+	__tsan_acquire(pd);
+#endif
+	(void)pd;
+}
+
+/* rg/wg values besides a waiting G (Go's pdNil, pdReady, pdWait). */
+#define PD_NIL		((uintptr_t)0)
+#define PD_READY	((uintptr_t)1)
+#define PD_WAIT		((uintptr_t)2)
+
+/* pd->ref: users in the low bits, PD_CLOSING once goro_close began. */
+#define PD_CLOSING	(1ULL << 63)
+
+/* Readiness bits a poller reports to netpollready(). */
+#define PD_MODE_R	0x1
+#define PD_MODE_W	0x2
+
+/*
+ * One attached fd (Go's pollDesc).  Descriptors are never freed: a
+ * closed one goes back to a free list with fdseq bumped, so that a
+ * poller event still in flight for the old fd finds a tag that no
+ * longer matches and is dropped (pd_from_token).
+ */
+struct polldesc {
+	struct polldesc *link;	/* free list, under pdcache lock */
+	int fd;
+	bool is_sock;		/* write with send(MSG_NOSIGNAL) */
+	uint32_t fdseq;		/* atomic: bumped when the fd is closed */
+	uint64_t ref;		/* atomic: users | PD_CLOSING */
+	uint32_t csema;		/* goro_close waits here for the users */
+	uintptr_t rg, wg;	/* atomic: PD_NIL, PD_READY, PD_WAIT or G */
+	/* protected by lock (atomically read by pd_checkerr) */
+	struct rtlock lock;
+	bool closing;
+	uintptr_t rseq, wseq;	/* stale-timer protection */
+	int64_t rd, wd;		/* deadlines: 0 none, -1 expired */
+	struct timer rt, wt;
+	/* one reader and one writer at a time (Go's fdMutex r/w locks) */
+	struct goro_mutex rmu, wmu;
+	int32_t backoff_ms;	/* accept: EMFILE back-off, under rmu */
+	uint32_t armed;		/* netpoll_uring: a poll request is live */
+};
+
+/* A poller: io_uring or epoll. */
+struct netpoll_ops {
+	const char *name;
+	int (*init)(void);
+	int (*open)(struct polldesc *pd);	/* start watching pd->fd */
+	void (*close)(struct polldesc *pd);	/* stop, before close(fd) */
+	/* Collect ready goroutines into q; deadline 0: do not block, -1:
+	 * block until an event or netpoll_break(), else absolute ns. */
+	int32_t (*poll)(int64_t deadline, struct gqueue *q);
+	void (*wakeup)(void);			/* netpoll_break */
+};
+
+extern const struct netpoll_ops netpoll_uring_ops;
+extern const struct netpoll_ops netpoll_epoll_ops;
+
+/* GORODEBUG=netpoll=auto|uring|epoll (debug.c's table). */
+enum { NETPOLL_AUTO, NETPOLL_URING, NETPOLL_EPOLL };
+extern int32_t debug_netpoll;
+int32_t netpoll_mode_byname(const char *s);
+
+/* Poller-side helpers (netpoll.c). */
+uint64_t pd_token(struct polldesc *pd);
+struct polldesc *pd_from_token(uint64_t token);
+int32_t netpollready(struct gqueue *q, struct polldesc *pd, int modes);
+
+/* The scheduler's side. */
+bool netpoll_inited(void);
+int32_t netpoll_waiters(void);
+int32_t netpoll(int64_t deadline, struct gqueue *q);
+void netpoll_break(void);
+const char *netpoll_name(void);
+void injectglist(struct gqueue *q);
+
+/* The I/O API's side (net.c). */
+int pd_attach(int fd, struct polldesc **pdp);
+struct polldesc *pd_acquire(int fd);
+void pd_release(struct polldesc *pd);
+int pd_close(int fd);
+int pd_prepare(struct polldesc *pd, int mode);
+int pd_wait(struct polldesc *pd, int mode);
+int pd_set_deadline(struct polldesc *pd, int64_t when, int modes);
+
+#endif /* GORO_NETPOLL_H */

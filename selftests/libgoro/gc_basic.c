@@ -1,0 +1,505 @@
+// SPDX-License-Identifier: MIT
+/*
+ * gc_basic: the collector's roots and its freeing.  Objects reachable
+ * only from a parked goroutine's stack, a global, a channel buffer, a
+ * queued timer's argument, a goro_add_root range, or through an
+ * interior pointer survive collections with their contents; objects
+ * nobody reaches are freed, which their finalizers prove.
+ *
+ * Objects meant to die are made on a goroutine that exits before the
+ * collection: a conservative collector may keep an object alive from a
+ * stale stack slot, but a dead goroutine's stack is not scanned at all.
+ */
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "kselftest_harness.h"
+#include "sched_test.h"
+
+#define MS		(1000 * 1000LL)
+#define PATTERN		0x5a5a5a5a12345678ULL
+#define OBJWORDS	32
+
+static int nfinalized;
+static uintptr_t finalized_addr[64];
+
+static void count_final(void *p)
+{
+	int i = __atomic_fetch_add(&nfinalized, 1, __ATOMIC_RELAXED);
+
+	if (i < 64)
+		__atomic_store_n(&finalized_addr[i], ~(uintptr_t)p,
+				 __ATOMIC_RELEASE);	/* hidden: no root */
+}
+
+static uint64_t *newobj(uint64_t seed)
+{
+	uint64_t *o = goro_alloc(OBJWORDS * sizeof(uint64_t));
+
+	if (!o)
+		return NULL;
+	for (int i = 0; i < OBJWORDS; i++)
+		o[i] = PATTERN ^ (seed + (uint64_t)i);
+	if (goro_set_finalizer(o, count_final))
+		return NULL;
+	return o;
+}
+
+static bool objok(const uint64_t *o, uint64_t seed)
+{
+	for (int i = 0; i < OBJWORDS; i++)
+		if (o[i] != (PATTERN ^ (seed + (uint64_t)i)))
+			return false;
+	return true;
+}
+
+/* Churn: allocate and drop enough to reuse freed memory. */
+static void churn(void)
+{
+	for (int i = 0; i < 20000; i++)
+		(void)goro_alloc(OBJWORDS * sizeof(uint64_t));
+}
+
+/* Collect until `want` finalizers ran or ~5 s passed. */
+static int gc_until_finalized(int want)
+{
+	for (int i = 0; i < 500; i++) {
+		if (goro_gc())
+			return -1;
+		if (__atomic_load_n(&nfinalized, __ATOMIC_RELAXED) >= want)
+			break;
+		goro_sleep(10 * MS);
+	}
+	return __atomic_load_n(&nfinalized, __ATOMIC_RELAXED);
+}
+
+struct runarg {
+	void (*fn)(void *);
+	void *arg;
+	struct goro_chan *done;
+};
+
+static void run_tramp(void *p)
+{
+	struct runarg *x = p;
+	int one = 1;
+
+	x->fn(x->arg);
+	goro_chan_send(x->done, &one);
+}
+
+/* Run fn(arg) on a goroutine of its own and wait until it exited. */
+static void run(void (*fn)(void *), void *arg)
+{
+	struct runarg a = { fn, arg, goro_chan_make(sizeof(int), 1) };
+	int v;
+
+	go(run_tramp, &a);
+	goro_chan_recv(a.done, &v);
+	goro_chan_free(a.done);
+	goro_yield();
+}
+
+/* ---- unreachable objects are freed -------------------------------- */
+
+#define NDEAD	40
+
+static void make_dead(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < NDEAD; i++)
+		newobj((uint64_t)i);
+}
+
+static int dead_result;
+
+static void dead_main(void *arg)
+{
+	(void)arg;
+	run(make_dead, NULL);
+	dead_result = gc_until_finalized(NDEAD);
+}
+
+TEST(unreachable_freed)
+{
+	ASSERT_EQ(0, goro_main(dead_main, NULL));
+	ASSERT_EQ(NDEAD, dead_result);
+	ASSERT_EQ(NDEAD, nfinalized);
+}
+
+/* ---- a global keeps an object (and its chain) alive --------------- */
+
+struct node {
+	struct node *next;
+	uint64_t v;
+};
+
+static uint64_t *global_obj;
+static struct node *global_list;
+static int global_ok;
+
+static void make_global(void *arg)
+{
+	struct node *n = NULL;
+
+	(void)arg;
+	global_obj = newobj(7);
+	for (int i = 0; i < 1000; i++) {
+		struct node *x = goro_alloc(sizeof(*x));
+
+		x->next = n;
+		x->v = (uint64_t)i;
+		n = x;
+	}
+	global_list = n;
+	newobj(99);	/* a control object that must die */
+}
+
+static void global_main(void *arg)
+{
+	uint64_t expect = 999;
+	int n;
+
+	(void)arg;
+	run(make_global, NULL);
+	n = gc_until_finalized(1);
+	churn();
+	goro_gc();
+	churn();
+	if (n != 1 || !objok(global_obj, 7))
+		return;
+	for (struct node *x = global_list; x; x = x->next, expect--)
+		if (x->v != expect)
+			return;
+	if (expect != (uint64_t)-1)
+		return;
+	global_ok = 1;
+	/* dropping the global frees it */
+	global_obj = NULL;
+	if (gc_until_finalized(2) != 2)
+		global_ok = 0;
+}
+
+TEST(global_root)
+{
+	ASSERT_EQ(0, goro_main(global_main, NULL));
+	ASSERT_EQ(1, global_ok);
+}
+
+/* ---- a parked goroutine's stack ------------------------------------ */
+
+static struct goro_chan *parkch, *parkres;
+
+static void parked(void *arg)
+{
+	uint64_t *volatile o = newobj(11);
+	int v, ok;
+
+	(void)arg;
+	goro_chan_recv(parkch, &v);	/* parked here across collections */
+	ok = objok(o, 11);
+	goro_chan_send(parkres, &ok);
+}
+
+static int parked_ok, parked_final;
+
+static void parked_main(void *arg)
+{
+	int v = 0;
+
+	(void)arg;
+	parkch = goro_chan_make(sizeof(int), 0);
+	parkres = goro_chan_make(sizeof(int), 0);
+	go(parked, NULL);
+	goro_sleep(20 * MS);
+	for (int i = 0; i < 5; i++) {
+		goro_gc();
+		churn();
+	}
+	parked_final = __atomic_load_n(&nfinalized, __ATOMIC_RELAXED);
+	goro_chan_send(parkch, &v);
+	goro_chan_recv(parkres, &parked_ok);
+}
+
+TEST(parked_stack_root)
+{
+	ASSERT_EQ(0, goro_main(parked_main, NULL));
+	ASSERT_EQ(0, parked_final);
+	ASSERT_EQ(1, parked_ok);
+}
+
+/* ---- a channel buffer ---------------------------------------------- */
+
+static struct goro_chan *bufch;
+
+static void send_obj(void *arg)
+{
+	uint64_t *o = newobj(21);
+
+	(void)arg;
+	goro_chan_send(bufch, &o);
+}
+
+static int chan_ok, chan_final;
+
+static void chan_main(void *arg)
+{
+	uint64_t *o;
+
+	(void)arg;
+	bufch = goro_chan_make(sizeof(void *), 4);
+	run(send_obj, NULL);
+	for (int i = 0; i < 5; i++) {
+		goro_gc();
+		churn();
+	}
+	chan_final = __atomic_load_n(&nfinalized, __ATOMIC_RELAXED);
+	goro_chan_recv(bufch, &o);
+	chan_ok = objok(o, 21);
+}
+
+TEST(channel_buffer_root)
+{
+	ASSERT_EQ(0, goro_main(chan_main, NULL));
+	ASSERT_EQ(0, chan_final);
+	ASSERT_EQ(1, chan_ok);
+}
+
+/* ---- a queued timer's argument ------------------------------------- */
+
+static struct timer tm;
+static int timer_ok = -1;
+static struct g *timer_waiter;
+static struct rtlock timer_lock;
+
+static void timer_fire(void *arg, uintptr_t seq, int64_t delta)
+{
+	struct g *w;
+
+	(void)seq;
+	(void)delta;
+	lock(&timer_lock);
+	timer_ok = objok(arg, 31) && !nfinalized;
+	w = timer_waiter;
+	timer_waiter = NULL;
+	unlock(&timer_lock);
+	if (w)
+		goready(w);
+}
+
+static void arm_timer(void *arg)
+{
+	(void)arg;
+	tm.when = goro_nanotime() + 300 * MS;
+	tm.f = timer_fire;
+	tm.arg = newobj(31);
+	addtimer(&tm);
+}
+
+static bool timer_commit(struct g *gp, void *arg)
+{
+	(void)arg;
+	if (timer_ok >= 0) {
+		unlock(&timer_lock);
+		return false;
+	}
+	timer_waiter = gp;
+	unlock(&timer_lock);
+	return true;
+}
+
+static void timer_main(void *arg)
+{
+	(void)arg;
+	run(arm_timer, NULL);
+	for (int i = 0; i < 4; i++) {
+		goro_gc();
+		churn();
+	}
+	lock(&timer_lock);
+	gopark(timer_commit, NULL, WAIT_SLEEP);
+}
+
+TEST(timer_arg_root)
+{
+	ASSERT_EQ(0, goro_main(timer_main, NULL));
+	ASSERT_EQ(1, timer_ok);
+}
+
+/* ---- interior pointers and goro_add_root ----------------------------- */
+
+static uint64_t *interior;	/* points into the middle of an object */
+static uint64_t **mallocd;	/* malloc memory holding a pointer */
+static int interior_ok, addroot_ok, removed_freed;
+
+static void make_interior(void *arg)
+{
+	(void)arg;
+	interior = newobj(41) + OBJWORDS / 2;
+	mallocd = malloc(sizeof(*mallocd));
+	*mallocd = newobj(51);
+	goro_add_root(mallocd, sizeof(*mallocd));
+}
+
+static void interior_main(void *arg)
+{
+	(void)arg;
+	run(make_interior, NULL);
+	for (int i = 0; i < 4; i++) {
+		goro_gc();
+		churn();
+	}
+	interior_ok = !nfinalized && objok(interior - OBJWORDS / 2, 41);
+	addroot_ok = !nfinalized && objok(*mallocd, 51);
+	/* not a root any more: the malloc'd pointer does not count */
+	if (goro_remove_root(mallocd) || goro_remove_root(mallocd) != -ENOENT)
+		return;
+	removed_freed = gc_until_finalized(1) == 1 &&
+			__atomic_load_n(&finalized_addr[0], __ATOMIC_ACQUIRE) ==
+			 ~(uintptr_t)*mallocd;
+}
+
+TEST(interior_and_added_roots)
+{
+	ASSERT_EQ(0, goro_main(interior_main, NULL));
+	ASSERT_EQ(1, interior_ok);
+	ASSERT_EQ(1, addroot_ok);
+	ASSERT_EQ(1, removed_freed);
+}
+
+/* ---- a register held across goro_syscall_enter ------------------------ */
+
+static uintptr_t sys_hidden;		/* ~pointer: not a root */
+static int sys_ok = -1, sys_final = -1;
+static struct goro_chan *sys_started;
+
+static void make_sysobj(void *arg)
+{
+	(void)arg;
+	sys_hidden = ~(uintptr_t)newobj(71);
+}
+
+/* The object's only pointer sits in rbx while the goroutine blocks in a
+ * syscall that the runtime was told about. */
+static void in_syscall(void *arg)
+{
+	register uintptr_t p asm("rbx") = ~sys_hidden;
+	struct timespec ts = { 0, 300 * MS };
+	int one = 1;
+
+	(void)arg;
+	sys_hidden = 0;
+	__asm__ volatile("" : "+r"(p));
+	goro_chan_send(sys_started, &one);
+	goro_syscall_enter();
+	__asm__ volatile("" : "+r"(p));
+	syscall(SYS_nanosleep, &ts, NULL);
+	__asm__ volatile("" : "+r"(p));
+	goro_syscall_exit();
+	__asm__ volatile("" : "+r"(p));
+	goro_chan_recv(sys_started, &one);	/* main has looked */
+	__asm__ volatile("" : "+r"(p));
+	sys_ok = objok((uint64_t *)p, 71);
+	goro_chan_send(sys_started, &one);
+}
+
+static void syscall_main(void *arg)
+{
+	int v;
+
+	(void)arg;
+	sys_started = goro_chan_make(sizeof(int), 0);
+	run(make_sysobj, NULL);
+	go(in_syscall, NULL);
+	goro_chan_recv(sys_started, &v);
+	goro_sleep(50 * MS);
+	for (int i = 0; i < 4; i++) {
+		goro_gc();
+		churn();
+	}
+	sys_final = __atomic_load_n(&nfinalized, __ATOMIC_RELAXED);
+	goro_chan_send(sys_started, &v);
+	goro_chan_recv(sys_started, &v);
+}
+
+TEST(syscall_register_root)
+{
+	ASSERT_EQ(0, goro_main(syscall_main, NULL));
+	ASSERT_EQ(0, sys_final);
+	ASSERT_EQ(1, sys_ok);
+}
+
+/* ---- finalizer API errors and removal -------------------------------- */
+
+static int fin_errs[6];
+
+static void finapi_main(void *arg)
+{
+	static uint64_t notheap;
+	uint64_t *o = goro_alloc(64);
+	char *tiny = goro_alloc_noscan(4);
+
+	(void)arg;
+	fin_errs[0] = goro_set_finalizer(&notheap, count_final);
+	fin_errs[1] = goro_set_finalizer(NULL, count_final);
+	fin_errs[2] = goro_set_finalizer(o, NULL);	/* none set */
+	fin_errs[3] = goro_set_finalizer(o, count_final);
+	fin_errs[4] = goro_set_finalizer(o, NULL);	/* removed */
+	fin_errs[5] = goro_set_finalizer(tiny, count_final);
+	goro_set_finalizer(tiny, NULL);
+	o = NULL;
+	tiny = NULL;
+	goro_gc();
+	goro_gc();
+}
+
+TEST(finalizer_api)
+{
+	ASSERT_EQ(0, goro_main(finapi_main, NULL));
+	ASSERT_EQ(-EINVAL, fin_errs[0]);
+	ASSERT_EQ(-EINVAL, fin_errs[1]);
+	ASSERT_EQ(-ENOENT, fin_errs[2]);
+	ASSERT_EQ(0, fin_errs[3]);
+	ASSERT_EQ(0, fin_errs[4]);
+	ASSERT_EQ(0, fin_errs[5]);
+	ASSERT_EQ(0, nfinalized);	/* the removed one never runs */
+}
+
+/* ---- large objects ---------------------------------------------------- */
+
+static int large_ok;
+static struct goro_memstats large_st;
+
+static void large_main(void *arg)
+{
+	uint8_t *keep = goro_alloc_noscan(3 << 20);
+
+	(void)arg;
+	memset(keep, 0xab, 3 << 20);
+	for (int i = 0; i < 400; i++) {
+		uint8_t *p = goro_alloc(1 << 20);
+
+		if (!p || p[0] || p[(1 << 20) - 1])
+			return;		/* must be zeroed, even when reused */
+		memset(p, 0xcd, 1 << 20);
+	}
+	goro_gc();
+	goro_read_memstats(&large_st);
+	for (int i = 0; i < 3 << 20; i++)
+		if (keep[i] != 0xab)
+			return;
+	large_ok = 1;
+}
+
+TEST(large_objects_reused)
+{
+	ASSERT_EQ(0, goro_main(large_main, NULL));
+	ASSERT_EQ(1, large_ok);
+	/* 400 MiB allocated, a few live at a time: the heap stays small */
+	ASSERT_LT(large_st.heap_sys, 128ULL << 20);
+	ASSERT_GE(large_st.num_gc, 2);
+	ASSERT_GE(large_st.heap_alloc, 3ULL << 20);
+	ASSERT_LT(large_st.heap_alloc, 16ULL << 20);
+}
+
+TEST_HARNESS_MAIN

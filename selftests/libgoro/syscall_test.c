@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: MIT
+/*
+ * syscall_test: goro_syscall_enter/exit and the sysmon's P retake.
+ * With GOMAXPROCS=1 a goroutine blocked in read() inside the bracket
+ * must not stop the others; without the sysmon's retake the test hangs
+ * (the harness's timeout fails it).
+ */
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "sched_test.h"
+
+#define MS	1000000LL
+
+static int pipefd[2];
+static char got;
+static ssize_t got_n;
+static long others_done, others_done_at_read;
+static struct tgate gate;
+
+static void reader(void *arg)
+{
+	(void)arg;
+	goro_syscall_enter();
+	got_n = read(pipefd[0], &got, 1);
+	goro_syscall_exit();
+	others_done_at_read = __atomic_load_n(&others_done, __ATOMIC_ACQUIRE);
+	tgate_done(&gate);
+}
+
+static void worker(void *arg)
+{
+	(void)arg;
+	goro_sleep(2 * MS);
+	for (int i = 0; i < 100; i++)
+		goro_yield();
+	__atomic_add_fetch(&others_done, 1, __ATOMIC_RELEASE);
+	tgate_done(&gate);
+}
+
+static uint64_t retakes0;
+
+static void pipe_main(void *arg)
+{
+	(void)arg;
+	goro_set_maxprocs(1);
+	retakes0 = __atomic_load_n(&preemptstats.retakes, __ATOMIC_RELAXED);
+	tgate_add(&gate, 5);
+	go(reader, NULL);
+	goro_yield();		/* the reader blocks with our only P */
+	for (int i = 0; i < 4; i++)
+		go(worker, NULL);
+	while (__atomic_load_n(&others_done, __ATOMIC_ACQUIRE) < 4)
+		goro_sleep(MS);
+	if (write(pipefd[1], "x", 1) != 1)
+		return;
+	tgate_wait(&gate);
+}
+
+TEST(blocked_reader_keeps_others_running)
+{
+	ASSERT_EQ(0, pipe(pipefd));
+	ASSERT_EQ(0, goro_main(pipe_main, NULL));
+	ASSERT_EQ(1, got_n);
+	ASSERT_EQ('x', got);
+	ASSERT_EQ(4, others_done);
+	ASSERT_EQ(4, others_done_at_read);
+	ASSERT_LT(retakes0, __atomic_load_n(&preemptstats.retakes,
+					    __ATOMIC_RELAXED));
+}
+
+/* With goro.ko's sysmon no bracket is needed: the kernel sees the M
+ * block and wakes an idle M to take its P (VM only). */
+static void bare_reader(void *arg)
+{
+	(void)arg;
+	got_n = read(pipefd[0], &got, 1);
+	others_done_at_read = __atomic_load_n(&others_done, __ATOMIC_ACQUIRE);
+	tgate_done(&gate);
+}
+
+static void bare_main(void *arg)
+{
+	(void)arg;
+	goro_set_maxprocs(1);
+	retakes0 = __atomic_load_n(&preemptstats.retakes, __ATOMIC_RELAXED);
+	tgate_add(&gate, 5);
+	go(bare_reader, NULL);
+	goro_yield();
+	for (int i = 0; i < 4; i++)
+		go(worker, NULL);
+	while (__atomic_load_n(&others_done, __ATOMIC_ACQUIRE) < 4)
+		goro_sleep(MS);
+	if (write(pipefd[1], "y", 1) != 1)
+		return;
+	tgate_wait(&gate);
+}
+
+TEST(blocked_reader_without_bracket_kmod)
+{
+	/* goro.ko with GORO_FEAT_SYSMON (the VM); opt-in while it matures */
+	if (access("/dev/goro", R_OK | W_OK))
+		SKIP(return, "no /dev/goro");
+	setenv("GORODEBUG", "kmodsysmon=1", 1);
+	ASSERT_EQ(0, pipe(pipefd));
+	ASSERT_EQ(0, goro_main(bare_main, NULL));
+	ASSERT_EQ(1, got_n);
+	ASSERT_EQ('y', got);
+	ASSERT_EQ(4, others_done_at_read);
+	ASSERT_LT(retakes0, __atomic_load_n(&preemptstats.retakes,
+					    __ATOMIC_RELAXED));
+}
+
+/* Many short bracketed calls: the fast path, mixed with retakes. */
+static long short_calls;
+
+static void short_caller(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 2000; i++) {
+		goro_syscall_enter();
+		if (i % 100 == 0)
+			usleep(100);	/* long enough to be retaken */
+		else
+			getppid();
+		goro_syscall_exit();
+		__atomic_add_fetch(&short_calls, 1, __ATOMIC_RELAXED);
+	}
+	tgate_done(&gate);
+}
+
+static void short_main(void *arg)
+{
+	(void)arg;
+	tgate_add(&gate, 4);
+	for (int i = 0; i < 4; i++)
+		go(short_caller, NULL);
+	tgate_wait(&gate);
+	/* the world can still be stopped afterwards */
+	goro_set_maxprocs(2);
+	goro_set_maxprocs(1);
+}
+
+TEST(short_syscalls)
+{
+	ASSERT_EQ(0, goro_main(short_main, NULL));
+	ASSERT_EQ(4 * 2000, short_calls);
+}
+
+TEST(bracket_outside_goroutine_is_noop)
+{
+	goro_syscall_enter();
+	goro_syscall_exit();
+	ASSERT_EQ(0, goro_id());
+}
+
+/* A goroutine in a bracketed call is not asleep: no deadlock report
+ * while it blocks; the report still comes when everything is parked. */
+static void sleepy(void *arg)
+{
+	(void)arg;
+	goro_syscall_enter();
+	usleep(50000);
+	goro_syscall_exit();
+	print_str("syscall done\n");
+	goro_chan_recv(NULL, NULL);
+}
+
+static void deadlock_main(void *arg)
+{
+	(void)arg;
+	go(sleepy, NULL);
+	goro_chan_recv(NULL, NULL);
+}
+
+static void deadlock_child(void)
+{
+	goro_main(deadlock_main, NULL);
+}
+
+TEST(deadlock_waits_for_syscall)
+{
+	char buf[8192];
+	int st = run_child(deadlock_child, "GOMAXPROCS=1", buf, sizeof(buf));
+	char *done = strstr(buf, "syscall done"), *dead = strstr(buf, "deadlock!");
+
+	ASSERT_TRUE(WIFEXITED(st));
+	ASSERT_EQ(2, WEXITSTATUS(st));
+	ASSERT_NE(NULL, done);
+	ASSERT_NE(NULL, dead);
+	ASSERT_LT(done, dead);
+}
+
+TEST_HARNESS_MAIN
