@@ -2,6 +2,7 @@
 # appends its binaries to SELFTESTS, VM_TESTS and NATIVE_TESTS.
 -include selftests/goro/goro.mk
 -include selftests/libgoro/tests.mk
+-include selftests/perf/perf.mk
 
 .PHONY: selftests
 selftests: $(SELFTESTS)

@@ -1,0 +1,79 @@
+#!/bin/bash
+# trace_test: record perf_workload (and examples/handoff, for the notes)
+# with perf in the VM with goro.ko and the kernel sysmon on; check that
+# every goro:* tracepoint and every sdt_libgoro probe fired, and that
+# tools/goro-trace turns the recording into a Chrome trace with P, M
+# and goroutine tracks.  A host-side test: it boots its own VM (~1 min).
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+b=$top/build
+n=0 fails=0
+ok() { n=$((n + 1)); echo "ok $n $1"; }
+bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n $1"; }
+d=$(mktemp -d)
+trap 'rm -rf "$d"' EXIT
+echo "TAP version 13"
+
+cat >"$d/vm.sh" <<'EOS'
+#!/bin/sh
+w=/tests/perf_workload
+perf buildid-cache --add $w
+perf probe -q -x $w -a 'sdt_libgoro:*' || echo "@@perf probe failed"
+GORODEBUG=kmodsysmon=1 perf record -q -e 'goro:*' -e 'sdt_libgoro:*' \
+	-o /tmp/w.data -- $w
+perf record -q -e 'goro:*' -o /tmp/h.data -- /tests/handoff >/dev/null
+perf script -i /tmp/w.data >/tmp/w.txt 2>/dev/null
+perf script -i /tmp/h.data >/tmp/h.txt 2>/dev/null
+echo "@@COUNTS-BEGIN"
+cat /tmp/w.txt /tmp/h.txt | awk '{ for (i = 1; i <= NF; i++)
+	if ($i ~ /^(goro|sdt_libgoro):[a-z_]+:$/) { sub(/:$/, "", $i); c[$i]++ } }
+	END { for (k in c) print k, c[k] }'
+echo "@@COUNTS-END"
+echo "@@TRACE-BEGIN"
+head -n 3000 /tmp/w.txt
+echo "@@TRACE-END"
+EOS
+
+"$top/selftests/vm/run-vm.sh" --kernel "${KERNEL:-6.1}" --script "$d/vm.sh" \
+	"$b/selftests/perf/perf_workload" "$b/examples/handoff" >"$d/log" 2>&1
+rc=$?
+if [ $rc = 0 ] && grep -q 'perf_workload: done' "$d/log"; then
+	ok "perf recorded the workload in the VM"
+else
+	bad "VM run failed (exit $rc)"
+	sed 's/^/# /' "$d/log" | tail -n 40
+fi
+sed -n '/@@COUNTS-BEGIN/,/@@COUNTS-END/p' "$d/log" | tr -d '\r' >"$d/counts"
+
+# Every tracepoint of trace.h and every probe of the library.
+tps=$(grep -o '^TRACE_EVENT([a-z_]*' "$top/kmod/trace.h" | sed 's/TRACE_EVENT(//')
+probes=$(readelf -n "$b/selftests/perf/perf_workload" 2>/dev/null |
+	awk '/Provider: libgoro/ { getline; print $2 }' | sort -u)
+[ -n "$probes" ] || bad "perf_workload carries no libgoro probes"
+for e in $(printf 'goro:%s\n' $tps) $(printf 'sdt_libgoro:%s\n' $probes); do
+	c=$(awk -v e="$e" '$1 == e { print $2 }' "$d/counts")
+	if [ -n "$c" ] && [ "$c" -gt 0 ]; then ok "$e fired ($c)"; else bad "$e never fired"; fi
+done
+
+sed -n '/@@TRACE-BEGIN/,/@@TRACE-END/p' "$d/log" | tr -d '\r' |
+	grep -v '^@@' >"$d/trace.txt"
+if "$top/tools/goro-trace" "$d/trace.txt" >"$d/trace.json" 2>"$d/conv.err" &&
+   python3 - "$d/trace.json" <<'EOP'
+import json, sys
+t = json.load(open(sys.argv[1]))["traceEvents"]
+names = {e["args"]["name"] for e in t if e.get("ph") == "M"}
+gs = [e for e in t if e.get("ph") == "X" and e["name"].startswith("G")]
+ps = [n for n in names if n.startswith("P")]
+assert "Ps" in names and "Ms (threads)" in names, names
+assert ps, "no P track"
+assert len({e["args"]["goid"] for e in gs}) >= 4, "too few goroutines"
+assert all(e["dur"] >= 0 for e in gs)
+EOP
+then
+	ok "goro-trace made a Chrome trace with P, M and goroutine tracks"
+else
+	bad "goro-trace output is wrong"
+	sed 's/^/# /' "$d/conv.err"
+fi
+echo "# Totals: pass:$((n - fails)) fail:$fails xfail:0 xpass:0 skip:0 error:0"
+[ "$fails" = 0 ]
