@@ -146,25 +146,7 @@ void malloc_init_public(void)
  * mcentral
  * ------------------------------------------------------------------- */
 
-static void spanlist_push(struct spanlist *l, struct mspan *s)
-{
-	s->prev = NULL;
-	s->next = l->first;
-	if (l->first)
-		l->first->prev = s;
-	l->first = s;
-}
 
-static void spanlist_del(struct spanlist *l, struct mspan *s)
-{
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		l->first = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	s->next = s->prev = NULL;
-}
 
 /* A span of class sc with a free object, owned by the caller's cache. */
 static struct mspan *mcentral_cachespan(uint8_t sc)

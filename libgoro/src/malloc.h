@@ -113,6 +113,11 @@ struct spanlist {
 	struct mspan *first;
 };
 
+/* Doubly linked span lists (central lists, the heap's free lists);
+ * the caller holds the list's lock.  Defined below struct mspan. */
+static inline void spanlist_push(struct spanlist *l, struct mspan *s);
+static inline void spanlist_del(struct spanlist *l, struct mspan *s);
+
 struct mcentral {
 	struct rtlock lock;
 	uint8_t spanclass;
@@ -249,5 +254,26 @@ void gc_init_once(void);
  */
 void *rootalloc(size_t size);
 void rootfree(void *p);
+
+static inline void spanlist_push(struct spanlist *l, struct mspan *s)
+{
+	s->prev = NULL;
+	s->next = l->first;
+	if (l->first)
+		l->first->prev = s;
+	l->first = s;
+}
+
+static inline void spanlist_del(struct spanlist *l, struct mspan *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		l->first = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->next = s->prev = NULL;
+}
+
 
 #endif /* GORO_MALLOC_H */

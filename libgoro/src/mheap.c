@@ -51,28 +51,8 @@ static struct rtlock initlock;
 static pthread_t scavthread;
 
 /* ---------------------------------------------------------------------
- * Lists and metadata
+ * Metadata
  * ------------------------------------------------------------------- */
-
-static void list_insert(struct spanlist *l, struct mspan *s)
-{
-	s->prev = NULL;
-	s->next = l->first;
-	if (l->first)
-		l->first->prev = s;
-	l->first = s;
-}
-
-static void list_remove(struct spanlist *l, struct mspan *s)
-{
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		l->first = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	s->next = s->prev = NULL;
-}
 
 static void *sysmap(size_t n)
 {
@@ -265,7 +245,7 @@ struct mspan *mheap_alloc(uintptr_t npages, uint8_t spanclass, bool large)
 	lock(&mheap_->lock);
 	s = freelist_find(npages);
 	if (s) {
-		list_remove(freelist_for(s->npages), s);
+		spanlist_del(freelist_for(s->npages), s);
 	} else {
 		s = heap_grow(npages);
 		if (!s) {
@@ -286,7 +266,7 @@ struct mspan *mheap_alloc(uintptr_t npages, uint8_t spanclass, bool large)
 		s->npages = npages;
 		__atomic_store_n(&rest->state, SPAN_FREE, __ATOMIC_RELAXED);
 		spanmap_set_ends(rest);
-		list_insert(freelist_for(rest->npages), rest);
+		spanlist_push(freelist_for(rest->npages), rest);
 	}
 	mheap_->released -= (uint64_t)s->nreleased << PAGE_SHIFT;
 	s->nreleased = 0;
@@ -304,7 +284,7 @@ struct mspan *mheap_alloc(uintptr_t npages, uint8_t spanclass, bool large)
 		s->divmul = 0;
 		s->freeindex = 1;	/* the object is allocated */
 		s->nalloc = 1;
-		list_insert(&mheap_->large, s);
+		spanlist_push(&mheap_->large, s);
 	} else {
 		s->elemsize = class_to_size[spanclass_sizeclass(spanclass)];
 		s->nelems = (uint32_t)((npages << PAGE_SHIFT) / s->elemsize);
@@ -330,7 +310,7 @@ void mheap_free_locked(struct mspan *s)
 	}
 	prev = s->base ? free_span_at(s->base - PAGE_SIZE_GC) : NULL;
 	if (prev) {
-		list_remove(freelist_for(prev->npages), prev);
+		spanlist_del(freelist_for(prev->npages), prev);
 		s->base = prev->base;
 		s->npages += prev->npages;
 		s->nreleased += prev->nreleased;
@@ -341,7 +321,7 @@ void mheap_free_locked(struct mspan *s)
 	}
 	next = free_span_at(s->base + (s->npages << PAGE_SHIFT));
 	if (next) {
-		list_remove(freelist_for(next->npages), next);
+		spanlist_del(freelist_for(next->npages), next);
 		s->npages += next->npages;
 		s->nreleased += next->nreleased;
 		s->needzero |= next->needzero;
@@ -352,7 +332,7 @@ void mheap_free_locked(struct mspan *s)
 	__atomic_store_n(&s->state, SPAN_FREE, __ATOMIC_RELEASE);
 	s->incache = false;
 	spanmap_set_ends(s);
-	list_insert(freelist_for(s->npages), s);
+	spanlist_push(freelist_for(s->npages), s);
 }
 
 void mheap_free(struct mspan *s)
@@ -408,7 +388,7 @@ static int scav_collect(struct mspan **batch, bool all, int64_t now)
 				continue;
 			if (!all && now - s->freed_at < SCAV_IDLE_NS)
 				continue;
-			list_remove(l, s);
+			spanlist_del(l, s);
 			__atomic_store_n(&s->state, SPAN_SCAV, __ATOMIC_RELAXED);
 			mheap_->scavout += s->npages << PAGE_SHIFT;
 			batch[n++] = s;

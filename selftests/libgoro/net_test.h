@@ -23,18 +23,7 @@
 #include <unistd.h>
 
 #include "netpoll.h"
-#include "runtime.h"
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED	1
-#else
-#define SANITIZED	0
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define TSAN		1
-#else
-#define TSAN		0
-#endif
+#include "sched_test.h"	/* SANITIZED, TSAN, run_child, tgate */
 
 #define MS	(1000 * 1000LL)
 
