@@ -81,6 +81,76 @@
 #define GORO_SYSMON_DELAY_MAX	(10 * NSEC_PER_MSEC)
 #define GORO_SYSMON_IDLE_ROUNDS	50
 
+/*
+ * The defaults a SYSMON_CONFIG field of 0 takes, tunable by the admin in
+ * /sys/module/goro/parameters; each write is checked against the same
+ * range the ioctl enforces, so a default is always a valid value.
+ */
+static int goro_param_set_u64_range(const char *val,
+				    const struct kernel_param *kp,
+				    u64 min, u64 max)
+{
+	u64 v;
+	int ret = kstrtou64(val, 0, &v);
+
+	if (ret)
+		return ret;
+	if (v < min || v > max)
+		return -EINVAL;
+	WRITE_ONCE(*(u64 *)kp->arg, v);
+	return 0;
+}
+
+static int goro_param_set_slice(const char *val, const struct kernel_param *kp)
+{
+	return goro_param_set_u64_range(val, kp, GORO_SYSMON_SLICE_MIN,
+					GORO_SYSMON_SLICE_MAX);
+}
+
+static int goro_param_set_blocked(const char *val,
+				  const struct kernel_param *kp)
+{
+	return goro_param_set_u64_range(val, kp, GORO_SYSMON_BLOCKED_MIN,
+					GORO_SYSMON_BLOCKED_MAX);
+}
+
+static int goro_param_set_signo(const char *val, const struct kernel_param *kp)
+{
+	unsigned int v;
+	int ret = kstrtouint(val, 0, &v);
+
+	if (ret)
+		return ret;
+	if (!v || v > SIGRTMAX || v == SIGKILL || v == SIGSTOP)
+		return -EINVAL;
+	WRITE_ONCE(*(unsigned int *)kp->arg, v);
+	return 0;
+}
+
+static const struct kernel_param_ops goro_slice_ops = {
+	.set = goro_param_set_slice,
+	.get = param_get_ullong,
+};
+static const struct kernel_param_ops goro_blocked_ops = {
+	.set = goro_param_set_blocked,
+	.get = param_get_ullong,
+};
+static const struct kernel_param_ops goro_signo_ops = {
+	.set = goro_param_set_signo,
+	.get = param_get_uint,
+};
+
+static u64 sysmon_slice_ns = GORO_SYSMON_SLICE_DEFAULT;
+module_param_cb(sysmon_slice_ns, &goro_slice_ops, &sysmon_slice_ns, 0644);
+MODULE_PARM_DESC(sysmon_slice_ns, "default time slice of SYSMON_CONFIG (ns)");
+static u64 sysmon_blocked_ns = GORO_SYSMON_BLOCKED_DEFAULT;
+module_param_cb(sysmon_blocked_ns, &goro_blocked_ops, &sysmon_blocked_ns, 0644);
+MODULE_PARM_DESC(sysmon_blocked_ns,
+		 "default blocked threshold of SYSMON_CONFIG (ns)");
+static unsigned int sysmon_signo = SIGURG;
+module_param_cb(sysmon_signo, &goro_signo_ops, &sysmon_signo, 0644);
+MODULE_PARM_DESC(sysmon_signo, "default preemption signal of SYSMON_CONFIG");
+
 /* How often the reaper looks whether a dead M's thread is gone. */
 #define GORO_PN_REAP_DELAY	msecs_to_jiffies(10)
 
@@ -374,19 +444,19 @@ static int goro_sysmon_check(struct goro_sysmon_config *cfg)
 		return -EINVAL;
 
 	if (!cfg->slice_ns)
-		cfg->slice_ns = GORO_SYSMON_SLICE_DEFAULT;
+		cfg->slice_ns = READ_ONCE(sysmon_slice_ns);
 	if (cfg->slice_ns < GORO_SYSMON_SLICE_MIN ||
 	    cfg->slice_ns > GORO_SYSMON_SLICE_MAX)
 		return -EINVAL;
 
 	if (!cfg->blocked_ns)
-		cfg->blocked_ns = GORO_SYSMON_BLOCKED_DEFAULT;
+		cfg->blocked_ns = READ_ONCE(sysmon_blocked_ns);
 	if (cfg->blocked_ns < GORO_SYSMON_BLOCKED_MIN ||
 	    cfg->blocked_ns > GORO_SYSMON_BLOCKED_MAX)
 		return -EINVAL;
 
 	if (!cfg->signo)
-		cfg->signo = SIGURG;
+		cfg->signo = READ_ONCE(sysmon_signo);
 	if (cfg->signo > SIGRTMAX || cfg->signo == SIGKILL ||
 	    cfg->signo == SIGSTOP)
 		return -EINVAL;

@@ -211,6 +211,71 @@ TEST_F(sysmon, defaults_written_back)
 	EXPECT_EQ(0, sysmon_disable(self->fd));
 }
 
+/* /sys/module/goro/parameters/NAME: write (returns 0 or -errno), read. */
+static int param_write(const char *name, const char *val)
+{
+	char path[128];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "/sys/module/goro/parameters/%s", name);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static unsigned long long param_read(const char *name)
+{
+	char path[128], buf[64] = "";
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/module/goro/parameters/%s", name);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	if (read(fd, buf, sizeof(buf) - 1) < 0)
+		buf[0] = 0;
+	close(fd);
+	return strtoull(buf, NULL, 0);
+}
+
+/* The module parameters are the defaults a zero field takes, and only
+ * values the ioctl would accept can be written to them. */
+TEST_F(sysmon, module_params_are_the_defaults)
+{
+	struct goro_sysmon_config cfg = { .flags = 0 };
+
+	if (access("/sys/module/goro/parameters/sysmon_slice_ns", W_OK))
+		SKIP(return, "no writable goro module parameters");
+	EXPECT_EQ(GORO_SYSMON_SLICE_DEFAULT, param_read("sysmon_slice_ns"));
+	EXPECT_EQ(GORO_SYSMON_BLOCKED_DEFAULT, param_read("sysmon_blocked_ns"));
+	EXPECT_EQ(SIGURG, param_read("sysmon_signo"));
+
+	ASSERT_EQ(0, param_write("sysmon_slice_ns", "2000000"));
+	ASSERT_EQ(0, param_write("sysmon_blocked_ns", "50000"));
+	ASSERT_EQ(0, param_write("sysmon_signo", "12"));
+	EXPECT_EQ(0, sysmon_config(self->fd, &cfg));
+	EXPECT_EQ(2000000, cfg.slice_ns);
+	EXPECT_EQ(50000, cfg.blocked_ns);
+	EXPECT_EQ(12, cfg.signo);
+
+	EXPECT_EQ(-EINVAL, param_write("sysmon_slice_ns", "99999"));
+	EXPECT_EQ(-EINVAL, param_write("sysmon_slice_ns", "10000000001"));
+	EXPECT_EQ(-EINVAL, param_write("sysmon_blocked_ns", "4999"));
+	EXPECT_EQ(-EINVAL, param_write("sysmon_signo", "9"));
+	EXPECT_EQ(-EINVAL, param_write("sysmon_signo", "0"));
+	EXPECT_EQ(-EINVAL, param_write("sysmon_signo", "x"));
+	EXPECT_EQ(2000000, param_read("sysmon_slice_ns"));
+	EXPECT_EQ(12, param_read("sysmon_signo"));
+
+	EXPECT_EQ(0, param_write("sysmon_slice_ns", "10000000"));
+	EXPECT_EQ(0, param_write("sysmon_blocked_ns", "20000"));
+	EXPECT_EQ(0, param_write("sysmon_signo", "23"));
+}
+
 struct cfg_case {
 	uint64_t slice_ns, blocked_ns;
 	uint32_t signo, flags;
