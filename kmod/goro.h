@@ -188,6 +188,7 @@ struct goro_inst {
 	struct goro_sysmon sysmon;
 	/* an M was ever registered: free only after an RCU grace period */
 	bool had_m;
+	struct dentry *dbg;		/* debugfs goro/<tgid>-<id>: stats */
 };
 
 /* park.c */

@@ -16,10 +16,12 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/version.h>
@@ -121,6 +123,56 @@ static int goro_mmap(struct file *file, struct vm_area_struct *vma)
 	return remap_vmalloc_range(vma, inst->shm, 0);
 }
 
+/*
+ * debugfs: goro/<tgid>-<n> per instance, for whoever debugs a runtime
+ * (root): its Ms with what their slots say and the kernel's counters,
+ * and the sysmon's configuration.  Read-only; removed (and drained of
+ * readers, which debugfs guarantees) before the instance is freed.
+ */
+static struct dentry *goro_dbg_root;
+static atomic_t goro_dbg_seq = ATOMIC_INIT(0);
+
+static int goro_dbg_show(struct seq_file *sf, void *unused)
+{
+	struct goro_inst *inst = sf->private;
+	struct goro_sysmon *sm = &inst->sysmon;
+	unsigned int nr_m, i;
+
+	mutex_lock(&inst->m_lock);
+	nr_m = inst->nr_m;
+	mutex_unlock(&inst->m_lock);
+	seq_printf(sf, "tgid %d\nms %u\nnotes %u\n", pid_nr(inst->owner),
+		   nr_m, READ_ONCE(inst->nr_notes));
+	seq_printf(sf, "sysmon %s slice_ns %llu blocked_ns %llu signo %u\n",
+		   READ_ONCE(sm->enabled) ? "on" : "off",
+		   READ_ONCE(sm->slice_ns), READ_ONCE(sm->blocked_ns),
+		   READ_ONCE(sm->signo));
+	seq_puts(sf, "slot tid status p nparks nwakes npreempts nhandoffs\n");
+	for (i = 0; i < GORO_MAX_SLOTS; i++) {
+		struct goro_mslot *s = &inst->shm[i];
+		u32 tid = READ_ONCE(s->tid);
+
+		if (!tid)
+			continue;
+		seq_printf(sf, "%u %u %u %u %llu %llu %u %u\n", i, tid,
+			   READ_ONCE(s->status), READ_ONCE(s->p),
+			   READ_ONCE(s->nparks), READ_ONCE(s->nwakes),
+			   READ_ONCE(s->npreempts), READ_ONCE(s->nhandoffs));
+	}
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(goro_dbg);
+
+static void goro_dbg_add(struct goro_inst *inst)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "%d-%d", pid_nr(inst->owner),
+		 atomic_inc_return(&goro_dbg_seq));
+	inst->dbg = debugfs_create_file(name, 0400, goro_dbg_root, inst,
+					&goro_dbg_fops);
+}
+
 static int goro_open(struct inode *inode, struct file *file)
 {
 	struct goro_inst *inst;
@@ -140,6 +192,7 @@ static int goro_open(struct inode *inode, struct file *file)
 	mutex_init(&inst->note_lock);
 	xa_init(&inst->notes);
 	goro_sysmon_init(inst);
+	goro_dbg_add(inst);
 
 	file->private_data = inst;
 	/* The instance is a runtime, not a stream: no seeking, no pread. */
@@ -154,6 +207,7 @@ static void goro_inst_free(struct kref *ref)
 {
 	struct goro_inst *inst = container_of(ref, struct goro_inst, ref);
 
+	debugfs_remove(inst->dbg);
 	goro_sysmon_stop(inst);
 	goro_m_release_all(inst);
 	goro_note_release_all(inst);
@@ -208,9 +262,11 @@ static int __init goro_init(void)
 	BUILD_BUG_ON(sizeof(struct goro_sysmon_config) % 8);
 
 	goro_sysmon_module_init();
+	goro_dbg_root = debugfs_create_dir("goro", NULL);
 	ret = misc_register(&goro_misc);
 	if (ret) {
 		pr_err("cannot register /dev/goro: %d\n", ret);
+		debugfs_remove(goro_dbg_root);
 		goro_sysmon_module_exit();
 		return ret;
 	}
@@ -221,6 +277,7 @@ static int __init goro_init(void)
 static void __exit goro_exit(void)
 {
 	misc_deregister(&goro_misc);
+	debugfs_remove(goro_dbg_root);
 	/* Ms and notifiers are freed by RCU callbacks in this module's text. */
 	rcu_barrier();
 	goro_sysmon_module_exit();

@@ -18,6 +18,7 @@
  * to NONE; and instances with registered, blocked or dead Ms are torn
  * down on close() and process exit without leaking the module.
  */
+#include <dirent.h>
 #include <sys/wait.h>
 
 #include "goro_test.h"
@@ -274,6 +275,79 @@ TEST_F(sysmon, module_params_are_the_defaults)
 	EXPECT_EQ(0, param_write("sysmon_slice_ns", "10000000"));
 	EXPECT_EQ(0, param_write("sysmon_blocked_ns", "20000"));
 	EXPECT_EQ(0, param_write("sysmon_signo", "23"));
+}
+
+/* The newest debugfs stats file of this process, or "" (none). */
+static void newest_dbg(char *path, size_t len)
+{
+	char prefix[32];
+	int best = -1;
+	struct dirent *de;
+	DIR *d = opendir("/sys/kernel/debug/goro");
+
+	path[0] = 0;
+	if (!d)
+		return;
+	snprintf(prefix, sizeof(prefix), "%d-", getpid());
+	while ((de = readdir(d))) {
+		int n;
+
+		if (strncmp(de->d_name, prefix, strlen(prefix)))
+			continue;
+		n = atoi(de->d_name + strlen(prefix));
+		if (n > best) {
+			best = n;
+			snprintf(path, len, "/sys/kernel/debug/goro/%s",
+				 de->d_name);
+		}
+	}
+	closedir(d);
+}
+
+static int read_file(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	return 0;
+}
+
+/* debugfs goro/<tgid>-<n>: one file per instance, its Ms and sysmon;
+ * gone once the instance is released. */
+TEST_F(sysmon, debugfs_stats)
+{
+	char path[300], buf[8192], line[64];
+	uint32_t slot;
+	int fd;
+
+	if (access("/sys/kernel/debug/goro", R_OK))
+		SKIP(return, "no debugfs");
+	fd = open("/dev/goro", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	newest_dbg(path, sizeof(path));
+	ASSERT_NE(0, path[0]);
+	ASSERT_EQ(0, read_file(path, buf, sizeof(buf)));
+	EXPECT_NE(NULL, strstr(buf, "ms 0\n"));
+	EXPECT_NE(NULL, strstr(buf, "sysmon off"));
+
+	ASSERT_EQ(0, goro_register(fd, &slot));
+	ASSERT_EQ(0, sysmon_enable(fd, 2 * NSEC_PER_MSEC, 0, 0));
+	ASSERT_EQ(0, read_file(path, buf, sizeof(buf)));
+	EXPECT_NE(NULL, strstr(buf, "ms 1\n"));
+	EXPECT_NE(NULL, strstr(buf, "sysmon on slice_ns 2000000"));
+	snprintf(line, sizeof(line), "\n%u %d ", slot, goro_gettid());
+	EXPECT_NE(NULL, strstr(buf, line)) TH_LOG("%s", buf);
+	EXPECT_EQ(0, sysmon_disable(fd));
+	EXPECT_EQ(0, goro_unregister(fd));
+	close(fd);
+	EXPECT_EQ(-ENOENT, read_file(path, buf, sizeof(buf)));
 }
 
 struct cfg_case {
