@@ -136,6 +136,7 @@ void addtimer(struct timer *t)
 {
 	struct m *mp = getm();
 	struct p *pp;
+	int64_t when;
 	bool first;
 
 	if (!mp || !mp->p)
@@ -147,10 +148,13 @@ void addtimer(struct timer *t)
 	pp = mp->p;
 	lock(&pp->timerslock);
 	doaddtimer(pp, t);
-	first = t->idx == 0;	/* read under the lock: it may fire after */
+	/* Read under the lock: once it is dropped the timer may fire on
+	 * another M, and a periodic one moves its when. */
+	first = t->idx == 0;
+	when = t->when;
 	unlock(&pp->timerslock);
 	if (first)
-		wakenetpoller(t->when);
+		wakenetpoller(when);
 }
 
 bool deltimer(struct timer *t)
