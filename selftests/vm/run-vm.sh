@@ -290,7 +290,11 @@ while read -r name rc secs totals; do
 	pass=$((pass + p)) fail=$((fail + f + e)) skip=$((skip + s))
 	printf '%-32s pass:%-4s fail:%-4s skip:%-4s %6s s  exit %s\n' \
 		"$name" "$p" "$((f + e))" "$s" "$secs" "$rc"
-	[ $((f + e)) = 0 ] || section "$name" | grep -a '^not ok' | sed 's/^/    /'
+	# A failed case with its harness diagnostics (file.c:LINE: lines,
+	# timeouts, a fuzzer's seed), so that a flaky failure can be replayed.
+	[ $((f + e)) = 0 ] || section "$name" |
+		grep -aE '^not ok|^# [^ ]+\.c:[0-9]+:|terminated|seed' |
+		head -n 40 | sed 's/^/    /'
 	[ "$rc" = 0 ] || [ $((f + e)) != 0 ] || problem "$name: exit $rc$why with no failed case"
 done <<<"$results"
 if [ "$mode" = bench ] && has '^@@VM booted ' && ! has '^@@VM tests not run'; then
