@@ -750,26 +750,33 @@ void injectglist(struct gqueue *q)
 		startm(NULL, false);
 }
 
+/* The poller's ready list: its first G for this M to run (made
+ * runnable), the rest injected for others. */
+static struct g *takeinject(struct gqueue *q)
+{
+	struct g *gp = q->head;
+
+	q->head = gp->schedlink;
+	if (!q->head)
+		q->tail = NULL;
+	gp->schedlink = NULL;
+	injectglist(q);
+	casgstatus(gp, G_WAITING, G_RUNNABLE);
+	return gp;
+}
+
 /* Collect I/O-ready goroutines without blocking: one to run now, the
  * others queued.  Not while an M blocks in netpoll: it gets the events
  * anyway (Go's sched.lastpoll test), and epoll_wait is a syscall. */
 static struct g *netpollnow(void)
 {
 	struct gqueue q = { NULL, NULL };
-	struct g *gp;
 
 	if (netpoll_waiters() <= 0 ||
 	    __atomic_load_n(&pollm_netpoll, __ATOMIC_RELAXED) ||
 	    !netpoll(0, &q))
 		return NULL;
-	gp = q.head;
-	q.head = gp->schedlink;
-	if (!q.head)
-		q.tail = NULL;
-	gp->schedlink = NULL;
-	injectglist(&q);
-	casgstatus(gp, G_WAITING, G_RUNNABLE);
-	return gp;
+	return takeinject(&q);
 }
 
 /*
@@ -906,15 +913,8 @@ top:
 			if (pp) {
 				acquirep(pp);
 				if (q.head) {
-					gp = q.head;
-					q.head = gp->schedlink;
-					if (!q.head)
-						q.tail = NULL;
-					gp->schedlink = NULL;
-					injectglist(&q);
-					casgstatus(gp, G_WAITING, G_RUNNABLE);
 					*inherit = false;
-					return gp;
+					return takeinject(&q);
 				}
 				/* spin: due timers may sit on any P */
 				mp->spinning = true;

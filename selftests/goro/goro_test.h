@@ -166,7 +166,8 @@ static inline int __goro_open(struct __test_metadata *_metadata)
  * or a note sleep has really started before it wakes or signals it.
  * Returns false after timeout_ms without seeing it.
  */
-static inline bool goro_wait_in_ioctl(pid_t pid, pid_t tid, int timeout_ms)
+static inline bool goro_wait_in_syscall(pid_t pid, pid_t tid, long want,
+					int timeout_ms)
 {
 	char path[64], buf[256];
 	uint64_t until = goro_now_ns() + timeout_ms * NSEC_PER_MSEC;
@@ -195,11 +196,17 @@ static inline bool goro_wait_in_ioctl(pid_t pid, pid_t tid, int timeout_ms)
 			}
 			fclose(f);
 		}
-		if (nr == SYS_ioctl && state == 'S')
+		if (nr == want && state == 'S')
 			return true;
 		usleep(1000);
 	} while (goro_now_ns() < until);
 	return false;
+}
+
+/* goro_wait_in_syscall for ioctl(2): a thread asleep in a goro.ko call. */
+static inline bool goro_wait_in_ioctl(pid_t pid, pid_t tid, int timeout_ms)
+{
+	return goro_wait_in_syscall(pid, tid, SYS_ioctl, timeout_ms);
 }
 
 /* /sys/module/goro/refcnt, or -1 when it cannot be read. */

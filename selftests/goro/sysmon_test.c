@@ -125,42 +125,6 @@ static void slot_set_running(volatile struct goro_mslot *ms, uint64_t curg)
 	__atomic_store_n(&ms->status, GORO_MSTATUS_RUNNING, __ATOMIC_SEQ_CST);
 }
 
-/* Waits until thread tid sleeps in syscall nr (false after timeout_ms). */
-static bool wait_in_syscall(pid_t tid, long want, int timeout_ms)
-{
-	uint64_t until = goro_now_ns() + timeout_ms * NSEC_PER_MSEC;
-	char path[64], buf[256];
-
-	do {
-		long nr = -1;
-		char state = '?';
-		char *p;
-		FILE *f;
-
-		snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
-		f = fopen(path, "r");
-		if (f) {
-			if (fscanf(f, "%ld", &nr) != 1)
-				nr = -1;
-			fclose(f);
-		}
-		snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
-		f = fopen(path, "r");
-		if (f) {
-			if (fgets(buf, sizeof(buf), f)) {
-				p = strrchr(buf, ')');
-				if (p && p[1] == ' ')
-					state = p[2];
-			}
-			fclose(f);
-		}
-		if (nr == want && state == 'S')
-			return true;
-		usleep(500);
-	} while (goro_now_ns() < until);
-	return false;
-}
-
 /* Polls the module's refcount until it equals want (false after 5 s). */
 static bool wait_refcnt(long want, long *last)
 {
@@ -689,7 +653,7 @@ TEST_F(sysmon, handoff_to_parked_idle_m)
 	ASSERT_TRUE(goro_wait_in_ioctl(getpid(), id.tid, 10000));
 
 	start_blocker(_metadata, &bk, &tb, self->fd, self->shm, pfd[0]);
-	ASSERT_TRUE(wait_in_syscall(bk.tid, SYS_read, 10000));
+	ASSERT_TRUE(goro_wait_in_syscall(getpid(), bk.tid, SYS_read, 10000));
 	t_blocked = goro_now_ns();
 
 	/* the idle M is woken to take the blocked M's P */
@@ -735,7 +699,7 @@ TEST_F(sysmon, no_idle_m_no_handoff)
 				   SIGUSR1));
 
 	start_blocker(_metadata, &bk, &tb, self->fd, self->shm, pfd[0]);
-	ASSERT_TRUE(wait_in_syscall(bk.tid, SYS_read, 10000));
+	ASSERT_TRUE(goro_wait_in_syscall(getpid(), bk.tid, SYS_read, 10000));
 	usleep(50000);
 	EXPECT_EQ(GORO_HANDOFF_BLOCKED, self->shm[bk.slot].handoff);
 	EXPECT_EQ(0, self->shm[bk.slot].nhandoffs);
@@ -761,7 +725,7 @@ TEST_F(sysmon, disabled_no_blocked_mark)
 	ASSERT_EQ(0, pipe(pfd));
 	ASSERT_EQ(0, install_handler(SIGUSR1));
 	start_blocker(_metadata, &bk, &tb, self->fd, self->shm, pfd[0]);
-	ASSERT_TRUE(wait_in_syscall(bk.tid, SYS_read, 10000));
+	ASSERT_TRUE(goro_wait_in_syscall(getpid(), bk.tid, SYS_read, 10000));
 	usleep(20000);
 	EXPECT_EQ(GORO_HANDOFF_NONE, self->shm[bk.slot].handoff);
 	ASSERT_EQ(1, write(pfd[1], "z", 1));
@@ -816,7 +780,7 @@ TEST_F(sysmon, close_with_blocked_ms)
 		ASSERT_EQ(0, pipe(pfd[i]));
 		start_blocker(_metadata, &bk[i], &tb[i], self->fd, self->shm,
 			      pfd[i][0]);
-		ASSERT_TRUE(wait_in_syscall(bk[i].tid, SYS_read, 10000));
+		ASSERT_TRUE(goro_wait_in_syscall(getpid(), bk[i].tid, SYS_read, 10000));
 	}
 	pthread_join(ti, NULL);
 	EXPECT_EQ(0, id.park_ret);
@@ -922,7 +886,7 @@ static int child_main(int inherited_fd)
 	if (pthread_create(&tb, NULL, blocker_fn, &bk))
 		return 15;
 	pthread_barrier_wait(&bk.registered);
-	if (bk.reg_ret || !wait_in_syscall(bk.tid, SYS_read, 10000))
+	if (bk.reg_ret || !goro_wait_in_syscall(getpid(), bk.tid, SYS_read, 10000))
 		return 16;
 
 	/* the main thread spins RUNNING until it has been preempted */
