@@ -5,13 +5,16 @@
  * Model.  G is a goroutine, M an OS thread, P the right to run
  * goroutines (GOMAXPROCS of them).  An M runs goroutines only while it
  * holds a P; a P's run queue (runq.c) feeds its M, and an M whose P runs
- * dry steals half of another P's queue.  Every scheduling decision runs
- * on the M's g0 (its thread stack): a goroutine that parks, yields or
- * exits saves its context and switches to g0 (mcall), and g0 finishes
- * the job - marks it waiting and calls the unlockf, queues it, or frees
- * it - before it picks the next G (schedule) and switches to it
- * (execute).  So a goroutine's stack is never in use by two threads: by
- * the time a waker can see a G as G_WAITING, its registers are saved.
+ * dry steals half of another P's queue.  A goroutine that parks, yields
+ * or exits saves its context and switches either to the M's g0 (its
+ * thread stack: mcall), which finishes the job - marks it waiting and
+ * calls the unlockf, queues it, or frees it - before it picks the next G
+ * (schedule) and switches to it (execute); or, in the common case where
+ * schedule would simply take the P's next local G, straight to that G
+ * (switch_direct), which finishes the job for it first thing
+ * (finish_prev).  Either way a goroutine's stack is never in use by two
+ * threads: by the time a waker can see a G as G_WAITING, or a thief can
+ * take it from a queue, its registers are saved.
  *
  * Spinning Ms (Go's design, proc.go "Worker thread parking/unparking").
  * The goal is to use all Ps when there is work without burning CPUs when
@@ -236,17 +239,29 @@ static void tsan_fiber_new(struct g *gp)
 	(void)gp;
 }
 
-/* Goroutine side: hand the current goroutine to g0 with action a. */
+static bool switch_direct(struct m *mp, struct g *gp, enum gaction a);
+static void finish_prev(struct m *mp);
+
+/*
+ * Goroutine side: hand the current goroutine to g0 with action a, or,
+ * for the common park and yield, straight to the next goroutine of the
+ * P (switch_direct).  Whichever way it left, a goroutine resumes here
+ * (or first in goro_gostart), and its first job is the previous
+ * goroutine's action if that one switched straight to it.
+ */
 static void mcall(enum gaction a)
 {
 	struct m *mp = getm();
 	struct g *gp = mp->curg;
 
+	if (a != GA_EXITSYSCALL && switch_direct(mp, gp, a))
+		return;
 	mp->action = a;
 	san_start_switch(gp, &mp->g0, a == GA_GOEXIT);
 	gogo_switch(&gp->sched, &mp->g0.sched);
-	/* resumed by execute(), perhaps on another M */
+	/* resumed by execute() or switch_direct(), perhaps on another M */
 	san_finish_switch(gp);
+	finish_prev(getm());
 }
 
 __attribute__((noreturn)) void goro_gostart(void)
@@ -254,6 +269,7 @@ __attribute__((noreturn)) void goro_gostart(void)
 	struct g *gp = getg();
 
 	san_finish_switch(gp);
+	finish_prev(getm());
 	gp->startfn(gp->startarg);
 	mcall(GA_GOEXIT);
 	__builtin_unreachable();
@@ -954,15 +970,12 @@ static void overflowed(struct g *gp)
 }
 
 static bool execute_exitsyscall_g0(struct m *mp, struct g *gp);
+static bool gleft(struct m *mp, struct g *gp, enum gaction a);
 
-/* Run gp on the current M until it switches back to g0; then act on
- * what it asked for.  Returns when g0 should pick the next goroutine. */
-static void execute(struct g *gp, bool inherit)
+/* gp becomes mp's running goroutine (the switch to it comes next).
+ * inherit: it takes over the time slice of the one before (runnext). */
+static void g_start_running(struct m *mp, struct g *gp, bool inherit)
 {
-	struct m *mp = getm();
-	enum gaction a;
-
-again:
 	if (debug.invariants && (!g_is_valid(gp) || !p_is_valid(mp->p)))
 		throw("execute: invalid g or p");
 	mp->curg = gp;
@@ -977,9 +990,22 @@ again:
 	if (mp->mslot)
 		mslot_update(mp, GORO_MSTATUS_RUNNING);
 	settls(mp, gp);
+}
+
+/* Run gp on the current M until it switches back to g0; then act on
+ * what it asked for.  Returns when g0 should pick the next goroutine. */
+static void execute(struct g *gp, bool inherit)
+{
+	struct m *mp = getm();
+	enum gaction a;
+
+again:
+	g_start_running(mp, gp, inherit);
 	san_start_switch(&mp->g0, gp, false);
 	gogo_switch(&mp->g0.sched, &gp->sched);
 	san_finish_switch(&mp->g0);
+	/* not necessarily gp: it may have switched straight to another */
+	gp = mp->curg;
 	settls(mp, &mp->g0);
 	if (mp->mslot)
 		mslot_update(mp, GORO_MSTATUS_SCHED);
@@ -988,6 +1014,27 @@ again:
 		overflowed(gp);
 	a = mp->action;
 	mp->action = GA_NONE;
+	mp->curg = NULL;
+	if (a == GA_EXITSYSCALL) {
+		if (execute_exitsyscall_g0(mp, gp)) {
+			inherit = true;
+			goto again;
+		}
+	} else if (!gleft(mp, gp, a)) {
+		inherit = true;
+		goto again;
+	}
+}
+
+/*
+ * What a goroutine that just left its M asked for, done once its
+ * registers are saved: on g0 (execute) or on the goroutine it switched
+ * straight to (finish_prev).  Returns false when a park's unlockf
+ * refused: gp is runnable again and the caller must run or queue it.
+ */
+static bool gleft(struct m *mp, struct g *gp, enum gaction a)
+{
+	gp->m = NULL;
 	switch (a) {
 	case GA_PARK: {
 		bool (*fn)(struct g *, void *) = mp->waitunlockf;
@@ -995,55 +1042,128 @@ again:
 
 		mp->waitunlockf = NULL;
 		mp->waitlock = NULL;
-		mp->curg = NULL;
-		gp->m = NULL;
 		casgstatus(gp, G_RUNNING, G_WAITING);
 		if (fn && !fn(gp, arg)) {
 			casgstatus(gp, G_WAITING, G_RUNNABLE);
-			inherit = true;
-			goto again;
+			return false;
 		}
-		break;
+		return true;
 	}
 	case GA_GOSCHED:
-		mp->curg = NULL;
-		gp->m = NULL;
+	case GA_GOSCHED_LOCKED:
 		casgstatus(gp, G_RUNNING, G_RUNNABLE);
 		GORO_PROBE1(goroutine_yield, gp->goid);
-		lock(&sched.lock);
+		if (a == GA_GOSCHED)
+			lock(&sched.lock);
 		globrunqput(gp);
 		unlock(&sched.lock);
-		break;
+		return true;
 	case GA_GOYIELD:
-		mp->curg = NULL;
-		gp->m = NULL;
 		casgstatus(gp, G_RUNNING, G_RUNNABLE);
 		GORO_PROBE1(goroutine_yield, gp->goid);
 		runqput(mp->p, gp, false);
-		break;
+		return true;
 	case GA_GOEXIT:
-		mp->curg = NULL;
-		gp->m = NULL;
 		casgstatus(gp, G_RUNNING, G_DEAD);
 		GORO_PROBE1(goroutine_exit, gp->goid);
 		__atomic_sub_fetch(&ngoroutines, 1, __ATOMIC_RELAXED);
 		if ((gp->flags & G_FLAG_MAIN) && !main_goexit) {
-			/* main returned: the program is over */
+			/* main returned: the program is over (on g0 only:
+			 * switch_direct leaves main's exit to g0) */
 			__atomic_store_n(&sched.exiting, 1, __ATOMIC_RELEASE);
 			notewakeup(&sched.mainnote);
 			mexit_park();
 		}
 		gfput(mp->p, gp);
-		break;
-	case GA_EXITSYSCALL:
-		if (execute_exitsyscall_g0(mp, gp)) {
-			inherit = true;
-			goto again;
-		}
-		break;
+		return true;
 	default:
 		throw("execute: goroutine switched to g0 without an action");
 	}
+}
+
+/*
+ * The direct switch: a goroutine that parks, yields or exits goes
+ * straight to the next goroutine of its P's run queue (goro_yield: or
+ * of the global queue, where it goes itself), one context
+ * switch instead of two (G -> g0 -> G) and no trip through schedule.
+ * Only when schedule() would pick the same goroutine: not when the
+ * world is stopping, the program exiting, a hand-off waiter needs a P,
+ * the global queue's turn has come (every 61st tick), the poller's
+ * turn (one time in 61), or a timer of the P is due.  Else, or with an
+ * empty local queue, false: the caller goes through g0.
+ *
+ * The leaving goroutine's action (its unlockf, its queueing, its
+ * freeing) must wait until its registers are saved, as on g0: the
+ * incoming goroutine does it first thing (finish_prev), still on this
+ * M.  Until then mp->prev is the only reference to it, and the M runs
+ * no goroutine code.
+ */
+static bool switch_direct(struct m *mp, struct g *gp, enum gaction a)
+{
+	struct p *pp = mp->p;
+	struct g *next;
+	bool inherit;
+	int64_t when;
+
+	if (unlikely(!pp || (a == GA_GOEXIT && (gp->flags & G_FLAG_MAIN))))
+		return false;
+	if (__atomic_load_n(&sched.exiting, __ATOMIC_RELAXED) |
+	    __atomic_load_n(&sched.gcwaiting, __ATOMIC_RELAXED) |
+	    (__atomic_load_n(&sched.pwait, __ATOMIC_RELAXED) != NULL))
+		return false;
+	if (pp->schedtick % 61 == 0 &&
+	    __atomic_load_n(&sched.runqsize, __ATOMIC_RELAXED) > 0)
+		return false;
+	if (netpoll_waiters() > 0 && !fastrandn(61))
+		return false;
+	when = nobarrier_timer0(pp);
+	if (when && nanotime() >= when)
+		return false;
+	next = runqget(pp, &inherit);
+	if (!next && a == GA_GOSCHED) {
+		/* goro_yield with an empty local queue: the global queue's
+		 * head (and a fair share of the rest into the local queue,
+		 * as findrunnable takes it), with sched.lock held until
+		 * finish_prev has queued gp globally behind them - one lock
+		 * round trip per yield, not two */
+		if (!__atomic_load_n(&sched.runqsize, __ATOMIC_RELAXED))
+			return false;
+		lock(&sched.lock);
+		next = globrunqget(pp, 0);
+		if (!next) {
+			unlock(&sched.lock);
+			return false;
+		}
+		inherit = false;
+		a = GA_GOSCHED_LOCKED;
+	}
+	if (!next)
+		return false;
+	signal_sync_mask(mp);
+	mp->prev = gp;
+	mp->prevaction = a;
+	g_start_running(mp, next, inherit);
+	san_start_switch(gp, next, a == GA_GOEXIT);
+	gogo_switch(&gp->sched, &next->sched);
+	/* resumed by execute() or switch_direct(), perhaps on another M */
+	san_finish_switch(gp);
+	finish_prev(getm());
+	return true;
+}
+
+/* The incoming goroutine's half of switch_direct: act for the one that
+ * switched to it.  A park whose unlockf refused runs next. */
+static void finish_prev(struct m *mp)
+{
+	struct g *gp = mp->prev;
+
+	if (likely(!gp))
+		return;
+	mp->prev = NULL;
+	if (unlikely(stack_overflowed(gp)))
+		overflowed(gp);
+	if (!gleft(mp, gp, mp->prevaction))
+		runqput(mp->p, gp, true);
 }
 
 /*
@@ -1358,17 +1478,21 @@ void goyield(void)
 
 /*
  * A preempted goroutine goes to the tail of its P's run queue (Go's
- * gopreempt_m uses the global queue).  Locally, a goroutine readied
- * behind it (runnext) runs first; from the global queue, the every-61st
- * fairness check could pick the spinner again before it, and the woken
- * goroutine would wait two slices.  Idle Ps still steal it.
+ * gopreempt_m uses the global queue; so do we when the local one is
+ * empty).  Locally, a goroutine readied behind it (runnext) runs
+ * first; from the global queue, the every-61st fairness check could
+ * pick the spinner again before it, and the woken goroutine would wait
+ * two slices.  Idle Ps still steal it.
  */
 void gopreempt(void)
 {
-	struct g *gp = getg();
+	struct m *mp = getm();
 
-	gp->waitreason = WAIT_PREEMPTED;
-	mcall(GA_GOYIELD);
+	mp->curg->waitreason = WAIT_PREEMPTED;
+	/* With the local queue empty, the global one, as Go does: there,
+	 * goroutines that yielded (goro_yield) would otherwise wait for
+	 * the every-61st-tick check while this one runs again and again. */
+	mcall(mp->p && runqempty(mp->p) ? GA_GOSCHED : GA_GOYIELD);
 }
 
 /* ---------------------------------------------------------------------

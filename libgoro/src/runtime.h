@@ -189,6 +189,7 @@ enum gaction {
 	GA_GOYIELD,		/* goyield: local run queue tail */
 	GA_GOEXIT,		/* goroutine finished */
 	GA_EXITSYSCALL,		/* goro_syscall_exit found no P: queue it */
+	GA_GOSCHED_LOCKED,	/* GA_GOSCHED, sched.lock already held */
 };
 
 struct g {
@@ -252,6 +253,11 @@ struct m {
 	uint32_t lost_handled;
 	struct m *pwaitlink;	/* sched.pwait link */
 	uint32_t pwait;		/* futex: 1 when nextp was given */
+	/* proc.c switch_direct: the goroutine that switched straight to
+	 * the current one, and what it asked for; finish_prev acts on it
+	 * on the incoming goroutine's stack, once its registers are saved */
+	struct g *prev;
+	enum gaction prevaction;
 };
 
 struct p {

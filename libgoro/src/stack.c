@@ -40,7 +40,7 @@
  *  3. Stacks beyond the budget have no guard; their lowest 64 bytes must
  *     stay zero (a never-touched page reads as zero without being
  *     committed, so the check costs no memory), and the scheduler checks
- *     them every time such a goroutine switches to g0.  An overflow is
+ *     them every time such a goroutine switches away.  An overflow is
  *     then caught late, possibly after it wrote into the slot below, so
  *     this is a last resort that reports and exits rather than running on
  *     with a corrupt neighbour; GORODEBUG=stackguard=0 forces it for
