@@ -8,7 +8,9 @@
  * control word and MXCSR (their control bits are callee-saved too: a
  * goroutine that changes the rounding mode must not leak it to the next
  * one on the same thread).  The registers are pushed on the stack being
- * left; struct gobuf keeps only the resulting rsp.
+ * left; struct gobuf keeps only the resulting rsp.  MXCSR and the
+ * control word are loaded only when they differ from the leaving
+ * context's (ldmxcsr and fldcw are slow): the usual case costs a compare.
  *
  * Saved frame, from gobuf.sp upwards (8-byte slots):
  *	[0] MXCSR (low 32 bits) | x87 control word (bits 32..47)

@@ -28,13 +28,19 @@ gogo_switch:
 	subq	$8, %rsp
 	stmxcsr	(%rsp)
 	fnstcw	4(%rsp)
+	movl	(%rsp), %eax		/* kept to skip reloading equal ones */
+	movzwl	4(%rsp), %ecx
 	movq	%rsp, (%rdi)
 	/* from here on we run on the other context's stack */
 	movq	(%rsi), %rsp
 	movq	$0, (%rsi)		/* a running context has no saved sp */
-	ldmxcsr	(%rsp)
-	fldcw	4(%rsp)
-	addq	$8, %rsp
+	/* ldmxcsr and fldcw are slow (microcoded, serialising): load
+	 * them only when the incoming context's differ from ours */
+	cmpl	(%rsp), %eax
+	jne	1f
+	cmpw	4(%rsp), %cx
+	jne	1f
+2:	addq	$8, %rsp
 	popq	%r15
 	popq	%r14
 	popq	%r13
@@ -42,6 +48,9 @@ gogo_switch:
 	popq	%rbx
 	popq	%rbp
 	ret
+1:	ldmxcsr	(%rsp)
+	fldcw	4(%rsp)
+	jmp	2b
 	.cfi_endproc
 	.size	gogo_switch, .-gogo_switch
 
