@@ -85,9 +85,21 @@ static inline void m_lockcount(int d)
 {
 	struct m *mp = getm();
 
-	/* atomic: mretake reads another M's count (goro.ko hand-off) */
-	if (mp)
-		__atomic_add_fetch(&mp->locks, d, __ATOMIC_SEQ_CST);
+	if (!mp)
+		return;
+	/*
+	 * Only this thread writes it, so no read-modify-write: a plain
+	 * store, atomic because mretake reads another M's count (goro.ko
+	 * hand-off), which it does only once that M has blocked in the
+	 * kernel - its context switch orders the store before the read.
+	 * The signal fences keep the store on its side of the lock
+	 * operation for this thread's own preemption signal handler.
+	 */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	__atomic_store_n(&mp->locks,
+			 __atomic_load_n(&mp->locks, __ATOMIC_RELAXED) + d,
+			 __ATOMIC_RELAXED);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
 void lock(struct rtlock *l)
