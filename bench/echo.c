@@ -13,7 +13,9 @@
  * byte is checked.  Lines: "bench echo/rps: LABEL=V req/s", then p50
  * and p99 in microseconds (keys echo/p50, echo/p99; the epoll run adds
  * /epoll to each key).  The server runs in a child process (GORODEBUG
- * picks its poller), so client and server never share a runtime.
+ * picks its poller, added to any GORODEBUG given: kmod=0 or
+ * kmodnetpoll=0 compare goro.ko's paths in the VM), so client and
+ * server never share a runtime.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -201,7 +203,8 @@ static void server_main(void *arg)
 
 static int run_goro(const char *poller, const char *sfx)
 {
-	char hostport[32], env[64];
+	char hostport[32], env[256];
+	const char *dbg = getenv("GORODEBUG");
 	uint16_t port;
 	int status, err;
 	pid_t pid;
@@ -210,7 +213,9 @@ static int run_goro(const char *poller, const char *sfx)
 		return 1;
 	pid = fork();
 	if (pid == 0) {
-		snprintf(env, sizeof(env), "GORODEBUG=netpoll=%s", poller);
+		/* keep the caller's GORODEBUG (kmod=0, kmodnetpoll=0) */
+		snprintf(env, sizeof(env), "GORODEBUG=%s%snetpoll=%s",
+			 dbg ? dbg : "", dbg && *dbg ? "," : "", poller);
 		putenv(env);
 		goro_main(server_main, NULL);
 		_exit(1);

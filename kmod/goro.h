@@ -69,6 +69,13 @@
  * non-NULL under rcu_read_lock() may use m->inst.  Freed after an RCU
  * grace period too, because the sysmon reaches it through m->pn.
  *
+ * struct goro_np: the NETPOLL binding (netpoll.c), at most one per
+ * instance (inst->np, under np_lock).  Holds a reference on the bound
+ * file and a wait entry on its queue; freed by unbind, a later bind
+ * never replaces it, and release() unbinds.  A parker with
+ * GORO_PARK_NETPOLL holds its own file reference for its park (struct
+ * goro_np_waiter, on its stack), so an unbind never waits for parkers.
+ *
  * struct goro_knote: one per note address that has state (a sleeper or
  * the woken flag).  Owned by inst->notes; freed by the last sleeper to
  * leave an unwoken note, by NOTE_CLEAR of a note with no sleeper, or by
@@ -93,7 +100,13 @@
  * lock.  The preempt notifiers run under the rq lock (sched_out) or
  * with preemption off (sched_in) and take no lock of the instance.
  *
- * m_lock and note_lock are never held together.  The M_PARK,
+ *   inst->np_lock (mutex)      the NETPOLL binding; vfs_poll() under it
+ *     the bound file's locks   inside vfs_poll(); its queue lock:
+ *       inst->np_wq.lock       taken by the wake function, under it
+ *         scheduler locks
+ *
+ * m_lock and note_lock are never held together; np_lock is taken with
+ * neither.  The M_PARK,
  * M_UNPARK and M_SWITCH paths take no lock of the instance: the token
  * is an atomic and the target M is found under RCU.
  */
@@ -169,6 +182,20 @@ struct goro_sysmon {
 	struct irq_work kick;		/* from sched_out, under the rq lock */
 };
 
+struct goro_np;
+
+/*
+ * An M parked in M_PARK with GORO_PARK_NETPOLL (netpoll.c): its entry on
+ * inst->np_wq, the bound file (reference held for the park) and the
+ * binding generation it saw.  On the parker's stack.
+ */
+struct goro_np_waiter {
+	wait_queue_entry_t wait;
+	struct file *file;
+	u32 gen;
+	atomic_t woken;			/* a wake-up since the last look */
+};
+
 struct goro_inst {
 	struct kref ref;
 	struct pid *owner;		/* thread group; reference held */
@@ -184,6 +211,16 @@ struct goro_inst {
 	struct mutex note_lock;
 	struct xarray notes;		/* addr >> 3 -> struct goro_knote */
 	unsigned int nr_notes;
+
+	/* protected by np_lock: the NETPOLL binding (netpoll.c) */
+	struct mutex np_lock;
+	struct goro_np *np;
+	u32 np_gen;			/* bumped by unbind; read by parkers */
+	/* parkers that asked for I/O; woken from the file's wake-up */
+	wait_queue_head_t np_wq;
+	atomic_t np_parkers;
+	atomic64_t np_wakes;		/* wake-ups of the bound file */
+	atomic64_t np_ioparks;		/* parks that returned GORO_PARK_IO */
 
 	struct goro_sysmon sysmon;
 	/* an M was ever registered: free only after an RCU grace period */
@@ -213,6 +250,15 @@ void goro_pn_destroy(struct goro_pn *pn);
 void goro_pn_detach(struct goro_pn *pn);
 void goro_sysmon_module_init(void);
 void goro_sysmon_module_exit(void);
+
+/* netpoll.c */
+int goro_netpoll(struct goro_inst *inst, void __user *argp);
+void goro_netpoll_release(struct goro_inst *inst);
+int goro_netpoll_fd(struct goro_inst *inst);
+int goro_np_wait_begin(struct goro_inst *inst, struct goro_np_waiter *nw);
+int goro_np_wait_check(struct goro_inst *inst, struct goro_np_waiter *nw);
+void goro_np_wait_end(struct goro_inst *inst, struct goro_np_waiter *nw,
+		      int ret);
 
 /* note.c */
 int goro_note_sleep(struct goro_inst *inst, void __user *argp);

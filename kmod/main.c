@@ -48,7 +48,8 @@ static int goro_info(struct goro_inst *inst, void __user *argp)
 
 	info.abi_version = GORO_ABI_VERSION;
 	info.features = GORO_FEAT_PARK | GORO_FEAT_NOTE | GORO_FEAT_SHM |
-			GORO_FEAT_TRACE | GORO_FEAT_SYSMON;
+			GORO_FEAT_TRACE | GORO_FEAT_SYSMON |
+			GORO_FEAT_NETPOLL;
 	info.max_slots = GORO_MAX_SLOTS;
 	info.slot_size = sizeof(struct goro_mslot);
 	info.shm_size = GORO_SHM_SIZE;
@@ -87,6 +88,8 @@ static long goro_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return goro_note_clear(inst, argp);
 	case GORO_IOC_SYSMON_CONFIG:
 		return goro_sysmon_config(inst, argp);
+	case GORO_IOC_NETPOLL:
+		return goro_netpoll(inst, argp);
 	default:
 		return -ENOTTY;
 	}
@@ -147,6 +150,9 @@ static int goro_dbg_show(struct seq_file *sf, void *unused)
 		   READ_ONCE(sm->enabled) ? "on" : "off",
 		   READ_ONCE(sm->slice_ns), READ_ONCE(sm->blocked_ns),
 		   READ_ONCE(sm->signo));
+	seq_printf(sf, "netpoll fd %d wakes %lld ioparks %lld\n",
+		   goro_netpoll_fd(inst), atomic64_read(&inst->np_wakes),
+		   atomic64_read(&inst->np_ioparks));
 	seq_puts(sf, "slot tid status p nparks nwakes npreempts nhandoffs\n");
 	for (i = 0; i < GORO_MAX_SLOTS; i++) {
 		struct goro_mslot *s = &inst->shm[i];
@@ -191,6 +197,8 @@ static int goro_open(struct inode *inode, struct file *file)
 	xa_init(&inst->mtab);
 	mutex_init(&inst->note_lock);
 	xa_init(&inst->notes);
+	mutex_init(&inst->np_lock);
+	init_waitqueue_head(&inst->np_wq);
 	goro_sysmon_init(inst);
 	goro_dbg_add(inst);
 
@@ -208,6 +216,7 @@ static void goro_inst_free(struct kref *ref)
 	struct goro_inst *inst = container_of(ref, struct goro_inst, ref);
 
 	debugfs_remove(inst->dbg);
+	goro_netpoll_release(inst);
 	goro_sysmon_stop(inst);
 	goro_m_release_all(inst);
 	goro_note_release_all(inst);
@@ -223,6 +232,7 @@ static void goro_inst_free(struct kref *ref)
 	xa_destroy(&inst->notes);
 	mutex_destroy(&inst->m_lock);
 	mutex_destroy(&inst->note_lock);
+	mutex_destroy(&inst->np_lock);
 	vfree(inst->shm);
 	put_pid(inst->owner);
 	kvfree(inst);
@@ -260,6 +270,8 @@ static int __init goro_init(void)
 	BUILD_BUG_ON(sizeof(struct goro_info) % 8);
 	BUILD_BUG_ON(sizeof(struct goro_note) % 8);
 	BUILD_BUG_ON(sizeof(struct goro_sysmon_config) % 8);
+	BUILD_BUG_ON(sizeof(struct goro_netpoll) % 8);
+	BUILD_BUG_ON(sizeof(struct goro_m_park) % 8);
 
 	goro_sysmon_module_init();
 	goro_dbg_root = debugfs_create_dir("goro", NULL);

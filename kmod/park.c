@@ -42,6 +42,10 @@
  * spinning in M_PARK (an idle M has nobody about to answer it; libgoro
  * spins in user space before parking, as Go's findrunnable does).
  *
+ * M_PARK with GORO_PARK_NETPOLL also ends when the fd bound by
+ * GORO_IOC_NETPOLL is readable (GORO_PARK_IO); netpoll.c owns that part
+ * of the loop and its own ordering protocol.
+ *
  * Deadlines are absolute CLOCK_MONOTONIC (hrtimer in HRTIMER_MODE_ABS
  * with the caller's timer slack), so a call interrupted by a signal
  * (-EINTR) is restarted by user space with the same argument.
@@ -303,8 +307,12 @@ static bool goro_m_take_token(struct goro_m *m)
 	return atomic_read(&m->token) && atomic_xchg(&m->token, 0);
 }
 
-/* Park the caller's own M (see the protocol at the top). */
-static int goro_m_wait(struct goro_m *m, u64 deadline_ns, bool *slept)
+/*
+ * Park the caller's own M (see the protocol at the top); with nw, also
+ * until the NETPOLL fd is readable (netpoll.c's protocol, step 3).
+ */
+static int goro_m_wait(struct goro_m *m, u64 deadline_ns, bool *slept,
+		       struct goro_np_waiter *nw)
 {
 	DEFINE_WAIT(wait);
 	int ret;
@@ -320,6 +328,13 @@ static int goro_m_wait(struct goro_m *m, u64 deadline_ns, bool *slept)
 		if (goro_m_take_token(m)) {
 			ret = 0;
 			break;
+		}
+		if (nw) {
+			ret = goro_np_wait_check(m->inst, nw);
+			if (ret == GORO_PARK_IO)
+				break;
+			if (!ret)
+				continue;
 		}
 		if (signal_pending(current)) {
 			ret = -EINTR;
@@ -423,7 +438,7 @@ int goro_m_park(struct goro_inst *inst, void __user *argp)
 
 	if (copy_from_user(&park, argp, sizeof(park)))
 		return -EFAULT;
-	if (park.flags || park.pad ||
+	if ((park.flags & ~GORO_PARK_NETPOLL) || park.pad ||
 	    !goro_all_zero(park.reserved, ARRAY_SIZE(park.reserved)))
 		return -EINVAL;
 
@@ -431,7 +446,17 @@ int goro_m_park(struct goro_inst *inst, void __user *argp)
 	if (!m)
 		return -EPERM;
 
-	ret = goro_m_wait(m, park.deadline_ns, &slept);
+	if (park.flags & GORO_PARK_NETPOLL) {
+		struct goro_np_waiter nw;
+
+		ret = goro_np_wait_begin(inst, &nw);
+		if (!ret) {
+			ret = goro_m_wait(m, park.deadline_ns, &slept, &nw);
+			goro_np_wait_end(inst, &nw, ret);
+		}
+	} else {
+		ret = goro_m_wait(m, park.deadline_ns, &slept, NULL);
+	}
 	trace_m_park(goro_inst_tgid(inst), m->slot, park.deadline_ns, slept,
 		     ret);
 	return ret;
@@ -480,7 +505,7 @@ int goro_m_switch(struct goro_inst *inst, void __user *argp)
 		goro_m_spin(m, peer);
 	rcu_read_unlock();
 	if (!ret)
-		ret = goro_m_wait(m, sw.deadline_ns, &slept);
+		ret = goro_m_wait(m, sw.deadline_ns, &slept, NULL);
 	trace_m_switch(goro_inst_tgid(inst), m->slot, sw.slot, sw.deadline_ns,
 		       slept, ret);
 	return ret;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * goro.ko tracepoints: goro:m_park, m_unpark, m_switch, note_sleep,
- * note_wakeup, note_clear, and the sysmon's preempt and handoff.  The
+ * note_wakeup, note_clear, the sysmon's preempt and handoff, and
+ * netpoll_wake.  The
  * ioctl ones fire once per call, on the way out, with the call's result;
  * the sysmon's once per signal sent and per P handed off; so that
  * `perf record -e 'goro:*'` shows what every park, wake-up and sysmon
@@ -174,6 +175,30 @@ TRACE_EVENT(handoff,
 	TP_printk("tgid=%d from_slot=%u to_slot=%u blocked_ns=%llu",
 		  __entry->tgid, __entry->from_slot, __entry->to_slot,
 		  __entry->blocked_ns)
+);
+
+/*
+ * netpoll.c: the fd bound by GORO_IOC_NETPOLL woke its waiters (in the
+ * file's wake-up, atomic context); mask is the wake-up's key (0: none
+ * given), parkers how many Ms were parked with GORO_PARK_NETPOLL.
+ */
+TRACE_EVENT(netpoll_wake,
+	TP_PROTO(pid_t tgid, int fd, u32 mask, u32 parkers),
+	TP_ARGS(tgid, fd, mask, parkers),
+	TP_STRUCT__entry(
+		__field(pid_t, tgid)
+		__field(int, fd)
+		__field(u32, mask)
+		__field(u32, parkers)
+	),
+	TP_fast_assign(
+		__entry->tgid = tgid;
+		__entry->fd = fd;
+		__entry->mask = mask;
+		__entry->parkers = parkers;
+	),
+	TP_printk("tgid=%d fd=%d mask=0x%x parkers=%u",
+		  __entry->tgid, __entry->fd, __entry->mask, __entry->parkers)
 );
 
 #endif /* _GORO_TRACE_H */

@@ -34,6 +34,7 @@
 
 struct debugvars debug = {
 	.kmod = 1,
+	.kmodnetpoll = 1,
 
 	.stackguard = 1,
 };
@@ -50,6 +51,7 @@ static const struct dbgvar {
 	{ "stackguard",	 &debug.stackguard,  0, 1 },
 	{ "asyncpreemptoff", &debug.asyncpreemptoff, 0, 1 },
 	{ "kmodsysmon",	 &debug.kmodsysmon,  0, 1 },
+	{ "kmodnetpoll", &debug.kmodnetpoll, 0, 1 },
 	{ "gctrace",	 &debug.gctrace,     0, 1 },
 	{ "gcstress",	 &debug.gcstress,    0, 1000000 },
 	{ "netpoll",	 &debug_netpoll,     0, 2 },	/* or by name */

@@ -141,6 +141,10 @@ static int netpoll_init(void)
 		if (!err)
 			pollops = &netpoll_epoll_ops;
 	}
+	/* goro.ko NETPOLL, if it has it: before inited, which the
+	 * scheduler reads to choose how the poll M sleeps */
+	if (!err)
+		kmod_netpoll_bind(pollops->pollfd());
 	if (!err)
 		__atomic_store_n(&inited, true, __ATOMIC_RELEASE);
 out_unlock:

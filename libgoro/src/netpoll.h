@@ -84,6 +84,7 @@ struct netpoll_ops {
 	 * block until an event or netpoll_break(), else absolute ns. */
 	int32_t (*poll)(int64_t deadline, struct gqueue *q);
 	void (*wakeup)(void);			/* netpoll_break */
+	int (*pollfd)(void);	/* readable when poll would find events */
 };
 
 extern const struct netpoll_ops netpoll_uring_ops;
@@ -98,6 +99,11 @@ int32_t netpoll_mode_byname(const char *s);
 uint64_t pd_token(struct polldesc *pd);
 struct polldesc *pd_from_token(uint64_t token);
 int32_t netpollready(struct gqueue *q, struct polldesc *pd, int modes);
+
+/* A deadline long past: a blocking poll's duties (epoll: drain a
+ * pending break, which a level-triggered bound fd would otherwise keep
+ * readable) without its wait.  The poll after a GORO_PARK_IO wake-up. */
+#define NETPOLL_NOW	((int64_t)1)
 
 /* The scheduler's side. */
 bool netpoll_inited(void);

@@ -142,6 +142,11 @@ static int32_t epoll_poll(int64_t deadline, struct gqueue *q)
 	return n;
 }
 
+static int epoll_pollfd(void)
+{
+	return epfd;
+}
+
 const struct netpoll_ops netpoll_epoll_ops = {
 	.name	= "epoll",
 	.init	= epoll_init,
@@ -149,4 +154,5 @@ const struct netpoll_ops netpoll_epoll_ops = {
 	.close	= epoll_close,
 	.poll	= epoll_poll,
 	.wakeup	= epoll_wakeup,
+	.pollfd	= epoll_pollfd,
 };

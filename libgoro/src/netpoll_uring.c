@@ -249,6 +249,13 @@ static int32_t uring_poll(int64_t deadline, struct gqueue *q)
 	return n;
 }
 
+/* The ring fd polls readable while the CQ holds entries (goro.ko
+ * NETPOLL binds it). */
+static int uring_pollfd(void)
+{
+	return ring.ring_fd;
+}
+
 const struct netpoll_ops netpoll_uring_ops = {
 	.name	= "uring",
 	.init	= uring_init,
@@ -256,4 +263,5 @@ const struct netpoll_ops netpoll_uring_ops = {
 	.close	= uring_close,
 	.poll	= uring_poll,
 	.wakeup	= uring_wakeup,
+	.pollfd	= uring_pollfd,
 };

@@ -287,6 +287,58 @@ void mpark_sleep(struct m *mp, int64_t deadline)
 	__atomic_exchange_n(&mp->unpark_pending, 0, __ATOMIC_ACQ_REL);
 }
 
+/*
+ * goro.ko NETPOLL (Documentation/design.rst, "Netpoller"): the poller's
+ * fd (the io_uring ring fd, or the epoll fd) is bound to the instance
+ * once, at netpoll init; the M that sleeps for timers and I/O
+ * (sched.pollm) then parks in M_PARK with GORO_PARK_NETPOLL instead of
+ * blocking in the poller, so that every idle M sleeps in the kernel the
+ * same way and is woken the same way (M_UNPARK, not a poller break).
+ */
+bool kmod_netpoll;
+uint64_t kmod_netpoll_ioparks;
+
+int kmod_netpoll_bind(int fd)
+{
+	struct goro_netpoll np = { .fd = fd };
+
+	if (!kmod_active || !debug.kmodnetpoll ||
+	    !(goro_features & GORO_FEAT_NETPOLL))
+		return -ENOSYS;
+	if (ioctl(goro_fd, GORO_IOC_NETPOLL, &np) < 0)
+		return -errno;
+	__atomic_store_n(&kmod_netpoll, true, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* mp can wait for I/O in M_PARK: the fd is bound and mp has a slot. */
+bool mpark_can_netpoll(struct m *mp)
+{
+	return mp->slot >= 0 && __atomic_load_n(&kmod_netpoll,
+						 __ATOMIC_ACQUIRE);
+}
+
+bool mpark_sleep_netpoll(struct m *mp, int64_t deadline)
+{
+	struct goro_m_park park = { .flags = GORO_PARK_NETPOLL };
+	int ret;
+
+	mslot_update(mp, GORO_MSTATUS_IDLE);
+	park.deadline_ns = deadline < 0 ? GORO_NO_DEADLINE : (uint64_t)deadline;
+	while ((ret = ioctl(goro_fd, GORO_IOC_M_PARK, &park)) < 0 &&
+	       errno == EINTR)
+		;
+	if (ret < 0 && errno != ETIMEDOUT)
+		throw("goro: M_PARK (netpoll) failed");
+	if (ret == GORO_PARK_IO) {
+		__atomic_add_fetch(&kmod_netpoll_ioparks, 1, __ATOMIC_RELAXED);
+		return true;
+	}
+	/* as mpark_sleep: the token's giver wrote before it gave */
+	__atomic_exchange_n(&mp->unpark_pending, 0, __ATOMIC_ACQ_REL);
+	return false;
+}
+
 void mpark_wake(struct m *mp)
 {
 	struct goro_m_unpark unpark = { 0 };

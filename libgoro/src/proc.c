@@ -37,6 +37,9 @@
  * Once the network poller exists (netpoll.c) it sleeps in netpoll()
  * instead - with no deadline if only I/O waiters exist - and is woken
  * by netpoll_break(); other Ms poll without blocking before stealing.
+ * With goro.ko's NETPOLL (park.c) it parks on its token as the other
+ * idle Ms do, in an M_PARK that also ends when the poller's fd becomes
+ * readable, then polls without blocking; it is woken by mpark_wake.
  *
  * Deadlock (checkdead): when the last M goes idle, no M sleeps for a
  * timer or I/O, no P has a timer and no goroutine waits for I/O, every
@@ -906,17 +909,23 @@ top:
 		lock(&sched.lock);
 		if (!sched.pollm) {
 			struct gqueue q = { NULL, NULL };
+			bool kpoll = netpoll_inited() && mpark_can_netpoll(mp);
 
 			/* Sleep until the earliest timer, in the poller once
-			 * there is one (polluntil 0: until I/O). */
+			 * there is one (polluntil 0: until I/O), or in goro.ko
+			 * with the poller's fd bound (NETPOLL). */
 			sched.pollm = mp;
 			sched.polluntil = polluntil;
-			__atomic_store_n(&pollm_netpoll, netpoll_inited(),
+			__atomic_store_n(&pollm_netpoll,
+					 netpoll_inited() && !kpoll,
 					 __ATOMIC_RELAXED);
 			unlock(&sched.lock);
 			if (__atomic_load_n(&pollm_netpoll, __ATOMIC_RELAXED))
 				netpoll(polluntil ? polluntil : -1, &q);
-			else
+			else if (kpoll && mpark_sleep_netpoll(mp, polluntil ?
+							      polluntil : -1))
+				netpoll(NETPOLL_NOW, &q);
+			else if (!kpoll)
 				mpark_sleep(mp, polluntil);
 			mretake(mp);
 			lock(&sched.lock);

@@ -364,6 +364,13 @@ void mpark_init(void);
 void mpark_register(struct m *mp);
 void mpark_sleep(struct m *mp, int64_t deadline); /* until mpark_wake or deadline */
 void mpark_wake(struct m *mp);
+/* goro.ko NETPOLL: bind the poller's fd; park until mpark_wake, the
+ * deadline or the fd readable (returns true for the last: poll now). */
+int kmod_netpoll_bind(int fd);
+bool mpark_can_netpoll(struct m *mp);
+bool mpark_sleep_netpoll(struct m *mp, int64_t deadline);
+extern bool kmod_netpoll;		/* the poller's fd is bound */
+extern uint64_t kmod_netpoll_ioparks;	/* parks ended by I/O (tests) */
 void mslot_update(struct m *mp, int status);
 extern bool kmod_active;
 extern bool kmod_sysmon;	/* goro.ko's sysmon preempts and hands off */
@@ -382,6 +389,7 @@ struct debugvars {
 	int32_t stackguard;	/* 0 canary only, 1 guard pages (default) */
 	int32_t asyncpreemptoff; /* 1: preemption signals only set flags */
 	int32_t kmodsysmon;	/* 1: use goro.ko's sysmon when it has one */
+	int32_t kmodnetpoll;	/* 1: idle Ms wait for I/O in M_PARK (NETPOLL) */
 	int32_t gctrace;	/* 1: a line per collection (mgc.c) */
 	int32_t gcstress;	/* N: collect every N goro_allocs (mgc.c) */
 };

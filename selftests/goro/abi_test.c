@@ -59,7 +59,7 @@ TEST_F(goro, info)
 	/* Only bits this header knows for ABI version 1. */
 	EXPECT_EQ(0, info.features & ~(GORO_FEAT_PARK | GORO_FEAT_NOTE |
 				       GORO_FEAT_SHM | GORO_FEAT_TRACE |
-				       GORO_FEAT_SYSMON));
+				       GORO_FEAT_SYSMON | GORO_FEAT_NETPOLL));
 	EXPECT_LT(0, info.max_slots);
 	EXPECT_GE(65536, info.max_slots);
 	EXPECT_EQ(sizeof(struct goro_mslot), info.slot_size);
@@ -105,7 +105,7 @@ static const unsigned long known_cmds[] = {
 	GORO_IOC_INFO, GORO_IOC_M_REGISTER, GORO_IOC_M_UNREGISTER,
 	GORO_IOC_M_PARK, GORO_IOC_M_UNPARK, GORO_IOC_M_SWITCH,
 	GORO_IOC_NOTE_SLEEP, GORO_IOC_NOTE_WAKEUP, GORO_IOC_NOTE_CLEAR,
-	GORO_IOC_SYSMON_CONFIG,
+	GORO_IOC_SYSMON_CONFIG, GORO_IOC_NETPOLL,
 };
 
 static bool is_known_cmd(unsigned long cmd)
@@ -347,7 +347,9 @@ TEST_F(goro, park_bad_fields)
 	EXPECT_EQ(-ETIMEDOUT, goro_park(self->fd, 0));
 	for (unsigned int v = 0; v < ARRAY_SIZE(bad_u32); v++) {
 		memset(&park, 0, sizeof(park));
-		park.flags = bad_u32[v];
+		/* bit 0 is GORO_PARK_NETPOLL (netpoll_test) */
+		park.flags = bad_u32[v] == 1 ? GORO_PARK_NETPOLL << 1 :
+					       bad_u32[v];
 		EXPECT_EQ(-EINVAL, goro_ioc(self->fd, GORO_IOC_M_PARK, &park));
 		memset(&park, 0, sizeof(park));
 		park.pad = bad_u32[v];
@@ -364,7 +366,7 @@ TEST_F(goro, park_bad_fields)
 	/* and with a pending token, a bad park must not consume it */
 	ASSERT_EQ(0, goro_unpark(self->fd, 0));
 	memset(&park, 0, sizeof(park));
-	park.flags = 1;
+	park.flags = GORO_PARK_NETPOLL << 1;
 	EXPECT_EQ(-EINVAL, goro_ioc(self->fd, GORO_IOC_M_PARK, &park));
 	EXPECT_EQ(0, goro_park(self->fd, 0));
 	EXPECT_EQ(0, goro_unregister(self->fd));

@@ -18,6 +18,8 @@
  */
 #include <stdlib.h>
 
+#include <sys/eventfd.h>
+
 #include "goro_test.h"
 
 #define FUZZ_MIN_ITERS		100000
@@ -25,6 +27,7 @@
 
 struct fuzz {
 	int fd;
+	int efd;			/* an eventfd for NETPOLL to bind */
 	struct goro_info info;
 	struct goro_badptrs bp;
 	pid_t fuzzer_tid;
@@ -44,10 +47,13 @@ FIXTURE_SETUP(fuzz)
 	ASSERT_EQ(0, goro_get_info(self->fd, &self->fz.info));
 	ASSERT_EQ(0, goro_badptrs_init(&self->fz.bp));
 	self->fz.fd = self->fd;
+	self->fz.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ASSERT_LE(0, self->fz.efd);
 }
 
 FIXTURE_TEARDOWN(fuzz)
 {
+	close(self->fz.efd);
 	close(self->fd);
 }
 
@@ -127,14 +133,14 @@ static const unsigned long known_cmds[] = {
 	GORO_IOC_INFO, GORO_IOC_M_REGISTER, GORO_IOC_M_UNREGISTER,
 	GORO_IOC_M_PARK, GORO_IOC_M_UNPARK, GORO_IOC_M_SWITCH,
 	GORO_IOC_NOTE_SLEEP, GORO_IOC_NOTE_WAKEUP, GORO_IOC_NOTE_CLEAR,
-	GORO_IOC_SYSMON_CONFIG,
+	GORO_IOC_SYSMON_CONFIG, GORO_IOC_NETPOLL,
 };
 #define NR_KNOWN	ARRAY_SIZE(known_cmds)
 
 static const char *const cmd_names[NR_KNOWN + 1] = {
 	"INFO", "M_REGISTER", "M_UNREGISTER", "M_PARK", "M_UNPARK",
 	"M_SWITCH", "NOTE_SLEEP", "NOTE_WAKEUP", "NOTE_CLEAR", "SYSMON_CONFIG",
-	"unknown",
+	"NETPOLL", "unknown",
 };
 
 /* Index in known_cmds, or -1. */
@@ -158,7 +164,9 @@ static bool result_allowed(int k, int ret)
 	case GORO_IOC_M_UNREGISTER:
 		return ret == -EPERM;
 	case GORO_IOC_M_PARK:
-		return ret == -EPERM || ret == -ETIMEDOUT || ret == -EINTR;
+		/* GORO_PARK_NETPOLL: nothing bound, or the bound fd ready */
+		return ret == -EPERM || ret == -ETIMEDOUT || ret == -EINTR ||
+		       ret == -ENOENT || ret == GORO_PARK_IO;
 	case GORO_IOC_M_UNPARK:
 		return ret == -ESRCH;
 	case GORO_IOC_M_SWITCH:
@@ -168,6 +176,8 @@ static bool result_allowed(int k, int ret)
 		return ret == -ETIMEDOUT || ret == -EINTR || ret == -ENOSPC;
 	case GORO_IOC_NOTE_WAKEUP:
 		return ret == -EBUSY || ret == -ENOSPC;
+	case GORO_IOC_NETPOLL:
+		return ret == -EBADF || ret == -EBUSY || ret == -ENOENT;
 	default:		/* INFO, NOTE_CLEAR, SYSMON_CONFIG */
 		return false;
 	}
@@ -231,6 +241,7 @@ union fuzz_arg {
 	struct goro_m_switch sw;
 	struct goro_note note;
 	struct goro_sysmon_config sysmon;
+	struct goro_netpoll np;
 };
 
 static uint64_t random_deadline(struct fuzz *fz)
@@ -326,6 +337,17 @@ static void random_struct(struct fuzz *fz, unsigned long cmd,
 			arg->sysmon.blocked_ns = GORO_SYSMON_BLOCKED_MIN +
 				fuzz_below(fz, 1000000);
 		arg->sysmon.flags = fuzz_below(fz, 2) ? GORO_SYSMON_ENABLE : 0;
+		break;
+	case GORO_IOC_NETPOLL:
+		/* our eventfd, or the harness's own fds, some closed and
+		 * most unpollable; unbind names -1 */
+		if (fuzz_below(fz, 3)) {
+			arg->np.fd = fuzz_below(fz, 2) ? fz->efd :
+				     (int32_t)fuzz_below(fz, 8) - 1;
+		} else {
+			arg->np.fd = -1;
+			arg->np.flags = GORO_NETPOLL_UNBIND;
+		}
 		break;
 	}
 	/* one spoiled 32-bit word, now and then */

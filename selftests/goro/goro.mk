@@ -2,7 +2,7 @@
 # Each NAME_test.c builds into one static binary, so that it runs as is
 # in the VM's initramfs; natively, without /dev/goro, every test SKIPs.
 GORO_SELFTESTS		:= abi_test park_test note_test proc_test fuzz_test \
-			   sysmon_test
+			   sysmon_test netpoll_test
 GORO_SELFTEST_BINS	:= $(patsubst %,$(O)/selftests/goro/%,$(GORO_SELFTESTS))
 
 SELFTESTS		+= $(GORO_SELFTEST_BINS)

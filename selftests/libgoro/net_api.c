@@ -5,9 +5,10 @@
  * Unix sockets, bad strings), a goroutine waiting for I/O is not a
  * deadlock, half-close, peer reset, EOF mid-message, read and write
  * deadlines, close while blocked, accept blocked during shutdown and fd
- * exhaustion on accept, I/O reaching a P kept busy, and io_uring refused
- * by seccomp (epoll takes over).  Every test also runs under epoll/ with
- * GORODEBUG=netpoll=epoll.
+ * exhaustion on accept, I/O reaching a P kept busy, io_uring refused
+ * by seccomp (epoll takes over), and the idle M waiting for I/O in
+ * goro.ko's M_PARK when the module is there (NETPOLL).  Every test
+ * also runs under epoll/ with GORODEBUG=netpoll=epoll.
  */
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -307,6 +308,33 @@ TEST(io_wait_is_not_a_deadlock)
 	ASSERT_EQ(0, goro_main(nodeadlock_main, NULL));
 	ASSERT_CHECKS();
 	ASSERT_GE(waited, 90 * MS);
+}
+
+/*
+ * Which way the idle M waited for that I/O: with goro.ko (the VM suite;
+ * not GORODEBUG=kmod=0 or kmodnetpoll=0) the poller's fd is bound by
+ * GORO_IOC_NETPOLL and the M parked in M_PARK until the write made the
+ * fd readable, which the park's GORO_PARK_IO result counts; otherwise
+ * it blocked in the poller and nothing is counted.
+ */
+TEST(io_wait_path_matches_module)
+{
+	const char *dbg = getenv("GORODEBUG");
+	bool want = access("/dev/goro", R_OK | W_OK) == 0 &&
+		    !(dbg && (strstr(dbg, "kmod=0") ||
+			      strstr(dbg, "kmodnetpoll=0")));
+
+	ASSERT_EQ(0, goro_main(nodeadlock_main, NULL));
+	ASSERT_CHECKS();
+	ASSERT_GE(waited, 90 * MS);
+	ASSERT_EQ(want, __atomic_load_n(&kmod_netpoll, __ATOMIC_ACQUIRE));
+	if (want) {
+		ASSERT_LT(0, kmod_netpoll_ioparks);
+	} else {
+		ASSERT_EQ(0, kmod_netpoll_ioparks);
+	}
+	TH_LOG("%s, %llu parks ended by I/O", want ? "M_PARK+NETPOLL" :
+	       "blocking poll", (unsigned long long)kmod_netpoll_ioparks);
 }
 
 /* One P kept busy by a goroutine that only yields: I/O readiness must

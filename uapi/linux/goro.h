@@ -38,6 +38,7 @@
 #define GORO_FEAT_SHM		(1ULL << 2)	/* mmap of the slot area */
 #define GORO_FEAT_TRACE		(1ULL << 3)	/* goro:* tracepoints */
 #define GORO_FEAT_SYSMON	(1ULL << 4)	/* SYSMON_CONFIG, preemption, hand-off */
+#define GORO_FEAT_NETPOLL	(1ULL << 5)	/* NETPOLL, GORO_PARK_NETPOLL */
 
 /*
  * Shared slot area: mmap(NULL, info.shm_size, PROT_READ | PROT_WRITE,
@@ -131,10 +132,21 @@ struct goro_m_unregister {
  * with the same deadline).  Each M owns one unpark token (a semaphore of
  * one): an unpark that comes before the park is not lost, and the park
  * then returns 0 at once.  -EPERM if the caller is not an M.
+ *
+ * With GORO_PARK_NETPOLL (GORO_FEAT_NETPOLL) the park also ends when the
+ * fd bound by GORO_IOC_NETPOLL is readable, and then returns
+ * GORO_PARK_IO (a positive value) instead of 0: the caller should poll
+ * that fd without blocking.  The token wins when both are there.  An I/O
+ * return may be spurious (another thread reaped the events first, or
+ * the binding went away meanwhile); it never consumes the token.
+ * -ENOENT if no fd is bound when the park begins.
  */
+#define GORO_PARK_NETPOLL	(1U << 0)
+#define GORO_PARK_IO		1	/* return value: the bound fd is readable */
+
 struct goro_m_park {
 	__u64 deadline_ns;	/* in: absolute CLOCK_MONOTONIC, or GORO_NO_DEADLINE */
-	__u32 flags;		/* in: 0 */
+	__u32 flags;		/* in: 0 or GORO_PARK_NETPOLL */
 	__u32 pad;		/* in: 0 */
 	__u64 reserved[2];	/* in: 0 */
 };
@@ -209,6 +221,30 @@ struct goro_sysmon_config {
 	__u64 reserved[2];	/* in: 0 */
 };
 
+/*
+ * GORO_IOC_NETPOLL: bind a pollable fd of the calling process to the
+ * instance (flags 0, fd >= 0), or unbind it (flags GORO_NETPOLL_UNBIND,
+ * fd -1).  The fd is anything whose poll reports EPOLLIN when there is
+ * something to reap: an io_uring's ring fd, an eventfd (for instance
+ * one registered with io_uring_register_eventfd) or an epoll fd.  The
+ * instance holds the file until unbind or close of /dev/goro, so closing
+ * the fd number meanwhile changes nothing.  While bound, an M parked in
+ * M_PARK with GORO_PARK_NETPOLL wakes when the file becomes readable;
+ * every such M wakes (libgoro parks one).  Unbinding wakes them too.
+ * Errors: -EBADF for an fd that is not open (or fd < 0 when binding),
+ * -EINVAL for a file that cannot be polled (or one with more than one
+ * wait queue), unknown flags, non-zero reserved fields or an UNBIND
+ * with fd != -1; -EBUSY when an fd is already bound (unbind first);
+ * -ENOENT for an UNBIND with nothing bound.
+ */
+#define GORO_NETPOLL_UNBIND	(1U << 0)
+
+struct goro_netpoll {
+	__s32 fd;		/* in: fd to bind, or -1 with GORO_NETPOLL_UNBIND */
+	__u32 flags;		/* in: 0 or GORO_NETPOLL_UNBIND */
+	__u64 reserved[3];	/* in: 0 */
+};
+
 #define GORO_IOC_MAGIC		0xBE
 
 #define GORO_IOC_INFO		_IOWR(GORO_IOC_MAGIC, 0x00, struct goro_info)
@@ -221,5 +257,6 @@ struct goro_sysmon_config {
 #define GORO_IOC_NOTE_WAKEUP	_IOW(GORO_IOC_MAGIC, 0x07, struct goro_note)
 #define GORO_IOC_NOTE_CLEAR	_IOW(GORO_IOC_MAGIC, 0x08, struct goro_note)
 #define GORO_IOC_SYSMON_CONFIG	_IOWR(GORO_IOC_MAGIC, 0x09, struct goro_sysmon_config)
+#define GORO_IOC_NETPOLL	_IOW(GORO_IOC_MAGIC, 0x0a, struct goro_netpoll)
 
 #endif /* _UAPI_LINUX_GORO_H */
