@@ -3,7 +3,8 @@
 # with perf in the VM with goro.ko and the kernel sysmon on; check that
 # every goro:* tracepoint and every sdt_libgoro probe fired, and that
 # tools/goro-trace turns the recording into a Chrome trace with P, M
-# and goroutine tracks.  A host-side test: it boots its own VM (~1 min).
+# and goroutine tracks, and that perf record -g unwinds a goroutine's
+# user function cleanly through the switcher.  A host-side test: it boots its own VM (~1 min).
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 b=$top/build
@@ -32,6 +33,15 @@ echo "@@COUNTS-END"
 echo "@@TRACE-BEGIN"
 head -n 3000 /tmp/w.txt
 echo "@@TRACE-END"
+# perf -g: the spinner goroutine's call chains, from spinner outwards
+GORODEBUG=kmodsysmon=1 perf record -q -g -e cpu-clock -o /tmp/g.data -- $w \
+	>/dev/null
+echo "@@CHAINS-BEGIN"
+perf script -i /tmp/g.data -F ip,sym 2>/dev/null | awk '
+	/^[ \t]*$/ { if (s != "") c[s]++; s = ""; on = 0; next }
+	{ if ($2 == "spinner") on = 1; if (on) s = s (s == "" ? "" : ";") $2 }
+	END { if (s != "") c[s]++; for (k in c) print c[k], k }'
+echo "@@CHAINS-END"
 EOS
 
 "$top/selftests/vm/run-vm.sh" --kernel "${KERNEL:-6.1}" --script "$d/vm.sh" \
@@ -54,6 +64,20 @@ for e in $(printf 'goro:%s\n' $tps) $(printf 'sdt_libgoro:%s\n' $probes); do
 	c=$(awk -v e="$e" '$1 == e { print $2 }' "$d/counts")
 	if [ -n "$c" ] && [ "$c" -gt 0 ]; then ok "$e fired ($c)"; else bad "$e never fired"; fi
 done
+
+# perf record -g through the switcher: a user function on a goroutine
+# stack unwinds to goro_gostart_tramp, the chain's clean end (arch.h).
+sed -n '/@@CHAINS-BEGIN/,/@@CHAINS-END/p' "$d/log" | tr -d '\r' |
+	grep -v '^@@' >"$d/chains"
+read -r total clean < <(awk '{ t += $1 }
+	$2 ~ /^spinner(;[a-z_][a-z_0-9.]*)*;goro_gostart_tramp(;\[unknown\])?$/ { c += $1 }
+	END { print t + 0, c + 0 }' "$d/chains")
+if [ "$total" -ge 5 ] && [ $((clean * 10)) -ge $((total * 9)) ]; then
+	ok "perf -g: $clean of $total spinner samples unwind cleanly to goro_gostart_tramp"
+else
+	bad "perf -g: $clean of $total spinner samples unwind to goro_gostart_tramp"
+	sed 's/^/# /' "$d/chains" | head -n 20
+fi
 
 sed -n '/@@TRACE-BEGIN/,/@@TRACE-END/p' "$d/log" | tr -d '\r' |
 	grep -v '^@@' >"$d/trace.txt"
