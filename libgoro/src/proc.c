@@ -104,31 +104,22 @@ static bool main_goexit;		/* the main goroutine called goro_exit */
 static bool runtime_started;
 
 /*
- * Thread-local state.  Read only through these non-inlined accessors:
- * a goroutine may resume on another thread after any switch, and the
+ * Thread-local state.  Read only through runtime.h's getg()/getm() (asm
+ * that the compiler cannot cache) or these non-inlined accessors: a
+ * goroutine may resume on another thread after any switch, and the
  * compiler would otherwise keep the thread pointer (%fs) or a TLS
  * address in a register across the call that switched.
  */
-static __thread struct m *tls_m __attribute__((tls_model("initial-exec")));
-static __thread struct g *tls_g __attribute__((tls_model("initial-exec")));
+__thread struct m *goro_tls_m __attribute__((tls_model("initial-exec")));
+__thread struct g *goro_tls_g __attribute__((tls_model("initial-exec")));
 static __thread uint64_t tls_rand __attribute__((tls_model("initial-exec")));
 
 #define TLS_ACCESSOR	__attribute__((noinline, noipa))
 
-TLS_ACCESSOR struct g *getg(void)
-{
-	return tls_g;
-}
-
-TLS_ACCESSOR struct m *getm(void)
-{
-	return tls_m;
-}
-
 TLS_ACCESSOR static void settls(struct m *mp, struct g *gp)
 {
-	tls_m = mp;
-	tls_g = gp;
+	goro_tls_m = mp;
+	goro_tls_g = gp;
 }
 
 TLS_ACCESSOR uint32_t fastrand(void)
@@ -157,13 +148,19 @@ static inline int32_t atomic_load32(int32_t *p)
 	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
 }
 
+/*
+ * Each transition has one owner: the goroutine itself (running ->
+ * waiting), its M (runnable -> running), the waker that dequeued it
+ * (waiting -> runnable), and the collector never changes it (it stops
+ * the world).  So a check and a release store do, without the locked
+ * compare-and-swap Go needs for its concurrent stack scans; the check
+ * still catches a transition from a state nobody should see.
+ */
 void casgstatus(struct g *gp, uint32_t old, uint32_t new)
 {
-	uint32_t cur = old;
+	uint32_t cur = __atomic_load_n(&gp->atomicstatus, __ATOMIC_ACQUIRE);
 
-	if (unlikely(!__atomic_compare_exchange_n(&gp->atomicstatus, &cur, new,
-						  false, __ATOMIC_ACQ_REL,
-						  __ATOMIC_ACQUIRE))) {
+	if (unlikely(cur != old)) {
 		print_str("runtime: casgstatus: goroutine ");
 		print_u64(gp->goid);
 		print_str(" status ");
@@ -175,6 +172,7 @@ void casgstatus(struct g *gp, uint32_t old, uint32_t new)
 		print_str("\n");
 		throw("casgstatus: bad incoming values");
 	}
+	__atomic_store_n(&gp->atomicstatus, new, __ATOMIC_RELEASE);
 }
 
 bool g_is_valid(struct g *gp)

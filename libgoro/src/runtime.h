@@ -49,8 +49,26 @@
 
 struct g;
 
-/* The running goroutine; the M's g0 when called on the scheduler. */
-struct g *getg(void);
+/*
+ * The running goroutine (the M's g0 when called on the scheduler) and
+ * M, from thread-local storage (proc.c).  A goroutine may resume on
+ * another thread after any call that can switch, and compilers take the
+ * thread pointer as constant within a function: so the load is asm
+ * volatile with a memory clobber, never cached or moved across a call.
+ * gottpoff works in the executable (relaxed by the linker) and in
+ * libgoro.so alike.
+ */
+#define GORO_TLS_LOAD(sym, out)						\
+	asm volatile("movq " #sym "@gottpoff(%%rip), %0\n\t"		\
+		     "movq %%fs:(%0), %0" : "=r"(out) : : "memory")
+
+static inline struct g *getg(void)
+{
+	struct g *gp;
+
+	GORO_TLS_LOAD(goro_tls_g, gp);
+	return gp;
+}
 uint64_t g_id(struct g *gp);
 
 enum waitreason {
@@ -326,7 +344,13 @@ extern int32_t gomaxprocs;	/* atomic */
 extern struct m *allm;
 
 /* Scheduler internals shared between files (proc.c, runq.c). */
-struct m *getm(void);
+static inline struct m *getm(void)
+{
+	struct m *mp;
+
+	GORO_TLS_LOAD(goro_tls_m, mp);
+	return mp;
+}
 void casgstatus(struct g *gp, uint32_t old, uint32_t new);
 static inline uint32_t readgstatus(struct g *gp)
 {
@@ -347,7 +371,11 @@ bool p_is_valid(struct p *pp);
 
 /* Timers on the scheduler's side (time.c). */
 int64_t checktimers(struct p *pp, int64_t now, int64_t *polluntil, bool *ran);
-int64_t nobarrier_timer0(struct p *pp);
+/* The P's earliest timer, 0 if none, read without its lock. */
+static inline int64_t nobarrier_timer0(struct p *pp)
+{
+	return __atomic_load_n(&pp->timer0when, __ATOMIC_ACQUIRE);
+}
 void movetimers(struct p *to, struct p *from);
 bool timers_pending(void);
 
@@ -434,7 +462,17 @@ static inline void preempt_check(void)
 }
 void sysmon_start(void);
 void handoffp(struct p *pp);
-void signal_sync_mask(struct m *mp);
+extern uint32_t signal_gen;
+void signal_sync_mask_slow(struct m *mp, uint32_t gen);
+/* Unblock on this M the signals goro_signal_notify added since it last
+ * looked: a load and a compare on every scheduling round. */
+static inline void signal_sync_mask(struct m *mp)
+{
+	uint32_t gen = __atomic_load_n(&signal_gen, __ATOMIC_ACQUIRE);
+
+	if (unlikely(mp->sigmask_gen != gen))
+		signal_sync_mask_slow(mp, gen);
+}
 bool signal_forward(int sig);
 /* Stop-the-world for the collector (proc.c; mgc.c serialises callers
  * with worldsema, as goro_set_maxprocs does): the caller is a goroutine

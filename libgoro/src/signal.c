@@ -51,7 +51,6 @@ static struct {
 	uint32_t wanted[NSIG];	/* atomic: handler forwards these */
 	uint32_t pending[NSIG];	/* atomic: caught, not yet forwarded */
 	uint32_t wake;		/* futex: pending bits set */
-	uint32_t gen;		/* atomic: bumped when wanted grows */
 	bool started;		/* forwarder running (under lock) */
 	sigset_t mask;		/* under lock: signals ever notified */
 } sig;
@@ -69,13 +68,14 @@ bool signal_forward(int signo)
 	return true;
 }
 
-void signal_sync_mask(struct m *mp)
+/* atomic: bumped when sig.wanted grows; each M unblocks the new signals
+ * when it next schedules (signal_sync_mask in runtime.h) */
+uint32_t signal_gen;
+
+void signal_sync_mask_slow(struct m *mp, uint32_t gen)
 {
-	uint32_t gen = __atomic_load_n(&sig.gen, __ATOMIC_ACQUIRE);
 	sigset_t set;
 
-	if (likely(mp->sigmask_gen == gen))
-		return;
 	lock(&sig.lock);
 	set = sig.mask;
 	unlock(&sig.lock);
@@ -160,7 +160,7 @@ GORO_API int goro_signal_notify(struct goro_chan *ch, int signo)
 	__atomic_store_n(&sig.wanted[signo], 1, __ATOMIC_RELEASE);
 	if (!sigismember(&sig.mask, signo)) {
 		sigaddset(&sig.mask, signo);
-		__atomic_add_fetch(&sig.gen, 1, __ATOMIC_RELEASE);
+		__atomic_add_fetch(&signal_gen, 1, __ATOMIC_RELEASE);
 	}
 	if (!sig.started) {
 		sig.started = true;

@@ -42,11 +42,6 @@ GORO_API int64_t goro_nanotime(void)
 	return nanotime();
 }
 
-int64_t nobarrier_timer0(struct p *pp)
-{
-	return __atomic_load_n(&pp->timer0when, __ATOMIC_ACQUIRE);
-}
-
 static void update_timer0(struct p *pp)
 {
 	__atomic_store_n(&pp->timer0when,
