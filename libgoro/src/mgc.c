@@ -664,7 +664,7 @@ static void scan_timers(void)
 
 		lock(&pp->timerslock);
 		for (int32_t j = 0; j < pp->ntimers; j++) {
-			struct timer *t = pp->timers[j];
+			struct timer *t = pp->timers[j].t;
 
 			greyobject((uintptr_t)t);
 			scanblock((uintptr_t)t, (uintptr_t)(t + 1));

@@ -278,6 +278,14 @@ struct m {
 	enum gaction prevaction;
 };
 
+/* A timer heap entry: when is copied in so that sifting compares
+ * without touching the timers themselves (each may sit on its own
+ * goroutine's stack page), as Go 1.23's timerWhen does. */
+struct timerwhen {
+	int64_t when;
+	struct timer *t;
+};
+
 struct p {
 	int32_t id;
 	uint32_t status;	/* enum pstatus */
@@ -296,7 +304,7 @@ struct p {
 	int32_t gfreecnt;
 
 	struct rtlock timerslock;
-	struct timer **timers;	/* 4-ary min-heap on when */
+	struct timerwhen *timers; /* 4-ary min-heap on when */
 	int32_t ntimers;
 	int32_t timerscap;
 	int64_t timer0when;	/* atomic: earliest when, 0 if none */

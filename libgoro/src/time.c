@@ -11,9 +11,12 @@
  * the earliest timer0when of all Ps.  A 4-ary heap halves the depth of a
  * binary one and keeps a node's children in one cache line.
  *
- * Invariants, under pp->timerslock: t->pp == pp and pp->timers[t->idx]
- * == t for every queued t; a timer not queued has t->pp == NULL;
- * pp->timer0when == pp->timers[0]->when, or 0 when the heap is empty.
+ * Invariants, under pp->timerslock: t->pp == pp, pp->timers[t->idx].t
+ * == t and pp->timers[t->idx].when == t->when for every queued t (the
+ * heap compares its own copies of when: a timer is often embedded in a
+ * goroutine, one page each, and sifting through them would miss the
+ * TLB at every step); a timer not queued has t->pp == NULL;
+ * pp->timer0when == pp->timers[0].when, or 0 when the heap is empty.
  * t->pp changes only under the lock of the heap it leaves or joins, so
  * deltimer() finds a timer by locking t->pp and checking it again.
  *
@@ -45,43 +48,43 @@ GORO_API int64_t goro_nanotime(void)
 static void update_timer0(struct p *pp)
 {
 	__atomic_store_n(&pp->timer0when,
-			 pp->ntimers ? pp->timers[0]->when : 0,
+			 pp->ntimers ? pp->timers[0].when : 0,
 			 __ATOMIC_RELEASE);
 }
 
-static void heap_set(struct p *pp, int32_t i, struct timer *t)
+static void heap_set(struct p *pp, int32_t i, struct timerwhen tw)
 {
-	pp->timers[i] = t;
-	t->idx = i;
+	pp->timers[i] = tw;
+	tw.t->idx = i;
 }
 
 static void siftup(struct p *pp, int32_t i)
 {
-	struct timer *t = pp->timers[i];
+	struct timerwhen tw = pp->timers[i];
 
 	while (i > 0) {
 		int32_t parent = (i - 1) / 4;
 
-		if (t->when >= pp->timers[parent]->when)
+		if (tw.when >= pp->timers[parent].when)
 			break;
 		heap_set(pp, i, pp->timers[parent]);
 		i = parent;
 	}
-	heap_set(pp, i, t);
+	heap_set(pp, i, tw);
 }
 
 static void siftdown(struct p *pp, int32_t i)
 {
-	struct timer *t = pp->timers[i];
+	struct timerwhen tw = pp->timers[i];
 	int32_t n = pp->ntimers;
 
 	for (;;) {
 		int32_t c = 4 * i + 1, best = -1;
-		int64_t w = t->when;
+		int64_t w = tw.when;
 
 		for (int32_t k = c; k < c + 4 && k < n; k++) {
-			if (pp->timers[k]->when < w) {
-				w = pp->timers[k]->when;
+			if (pp->timers[k].when < w) {
+				w = pp->timers[k].when;
 				best = k;
 			}
 		}
@@ -90,7 +93,7 @@ static void siftdown(struct p *pp, int32_t i)
 		heap_set(pp, i, pp->timers[best]);
 		i = best;
 	}
-	heap_set(pp, i, t);
+	heap_set(pp, i, tw);
 }
 
 /* pp->timerslock held. */
@@ -98,14 +101,14 @@ static void doaddtimer(struct p *pp, struct timer *t)
 {
 	if (pp->ntimers == pp->timerscap) {
 		int32_t ncap = pp->timerscap ? 2 * pp->timerscap : 64;
-		struct timer **n = realloc(pp->timers, ncap * sizeof(*n));
+		struct timerwhen *n = realloc(pp->timers, ncap * sizeof(*n));
 
 		if (!n)
 			throw("addtimer: out of memory");
 		pp->timers = n;
 		pp->timerscap = ncap;
 	}
-	pp->timers[pp->ntimers] = t;
+	pp->timers[pp->ntimers] = (struct timerwhen){ t->when, t };
 	t->idx = pp->ntimers++;
 	__atomic_store_n(&t->pp, pp, __ATOMIC_RELEASE);
 	siftup(pp, t->idx);
@@ -115,7 +118,7 @@ static void doaddtimer(struct p *pp, struct timer *t)
 /* pp->timerslock held. */
 static void dodeltimer(struct p *pp, int32_t i)
 {
-	struct timer *t = pp->timers[i];
+	struct timer *t = pp->timers[i].t;
 	int32_t last = --pp->ntimers;
 
 	__atomic_store_n(&t->pp, NULL, __ATOMIC_RELEASE);
@@ -214,8 +217,8 @@ int64_t checktimers(struct p *pp, int64_t now, int64_t *polluntil, bool *ran)
 		now = nanotime();
 	if (now >= next) {
 		lock(&pp->timerslock);
-		while (pp->ntimers && pp->timers[0]->when <= now) {
-			struct timer *t = pp->timers[0];
+		while (pp->ntimers && pp->timers[0].when <= now) {
+			struct timer *t = pp->timers[0].t;
 			void (*f)(void *, uintptr_t, int64_t) = t->f;
 			void *arg = t->arg;
 			uintptr_t seq = t->seq;
@@ -227,6 +230,7 @@ int64_t checktimers(struct p *pp, int64_t now, int64_t *polluntil, bool *ran)
 			if (t->period > 0) {
 				t->when += t->period *
 					   (1 + delta / t->period);
+				pp->timers[0].when = t->when;
 				siftdown(pp, 0);
 				update_timer0(pp);
 			} else {
@@ -256,7 +260,7 @@ void movetimers(struct p *to, struct p *from)
 	lock(&first->timerslock);
 	lock(&second->timerslock);
 	while (from->ntimers) {
-		struct timer *t = from->timers[from->ntimers - 1];
+		struct timer *t = from->timers[from->ntimers - 1].t;
 
 		dodeltimer(from, from->ntimers - 1);
 		doaddtimer(to, t);
