@@ -138,11 +138,6 @@ uint32_t fastrandn(uint32_t n)
 	return (uint32_t)(((uint64_t)fastrand() * n) >> 32);
 }
 
-uint64_t g_id(struct g *gp)
-{
-	return gp->goid;
-}
-
 static inline int32_t atomic_load32(int32_t *p)
 {
 	return __atomic_load_n(p, __ATOMIC_ACQUIRE);

@@ -69,7 +69,6 @@ static inline struct g *getg(void)
 	GORO_TLS_LOAD(goro_tls_g, gp);
 	return gp;
 }
-uint64_t g_id(struct g *gp);
 
 enum waitreason {
 	WAIT_ZERO = 0,
@@ -233,6 +232,11 @@ struct g {
 	uintptr_t syscallregs[5]; /* mgc.c: rbx, r12-r15 at goro_syscall_enter */
 	uint64_t magic;		/* G_MAGIC: g_is_valid() */
 };
+
+static inline uint64_t g_id(struct g *gp)
+{
+	return gp->goid;
+}
 
 #define G_FLAG_BIGSTACK	0x1	/* stack not from the default-size arena */
 #define G_FLAG_G0	0x2	/* an M's scheduler context */
