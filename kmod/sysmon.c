@@ -25,7 +25,7 @@
  * slot->handoff the shared one, both GORO_HANDOFF_*):
  *
  *   NONE --sched_out, blocking, slot RUNNING with p != 0--> BLOCKED
- *   BLOCKED --sched_in--> NONE
+ *   BLOCKED --sched_in--> NONE, or as LOST below if the slot says LOST
  *   BLOCKED --sysmon: blocked > blocked_ns, an idle parked M--> LOST
  *   LOST --sched_in--> NONE, and a task_work sends signo on the way
  *          back to user space; user space clears slot->handoff itself
@@ -46,6 +46,14 @@
  *    signal is sent from a task_work (TWA_RESUME): it runs after the
  *    syscall returned, on the way out, and the signal it raises is then
  *    delivered before the return to user space.
+ * 4. Step 2's two cmpxchg are not one atomic step: the victim can wake
+ *    between them (it sees LOST, settles, the slot goes back to NONE)
+ *    and block again (slot BLOCKED) before the sysmon's second cmpxchg
+ *    lands and makes the slot LOST for this new block, with the kernel's
+ *    copy BLOCKED.  The idle M acts on the slot, so sched_in treats a
+ *    slot it finds LOST as LOST, whatever its copy said.  (Without that
+ *    the M returned to user space without its P: syscall_test's
+ *    short_syscalls failed "goready: no P" about one run in 150.)
  *
  * Lifetime.  A preempt notifier can only be unregistered by its own
  * thread (the list is walked by that thread's context switches, without
@@ -666,11 +674,19 @@ static void goro_pn_sched_in(struct preempt_notifier *n, int cpu)
 	old = atomic_xchg(&pn->kstate, GORO_HANDOFF_NONE);
 	if (old == GORO_HANDOFF_BLOCKED) {
 		m = rcu_dereference_sched(pn->m);
-		if (m)
-			cmpxchg(&m->inst->shm[m->slot].handoff,
-				GORO_HANDOFF_BLOCKED, GORO_HANDOFF_NONE);
-	} else if (old == GORO_HANDOFF_LOST &&
-		   !test_and_set_bit(GORO_PN_SIGQ, &pn->flags)) {
+		/*
+		 * The slot may say LOST although our copy said BLOCKED: a
+		 * sysmon that moved our copy to LOST for an earlier block
+		 * (which we settled) published LOST late, during this one.
+		 * The idle M it woke acts on the slot: so must we.
+		 */
+		if (m && cmpxchg(&m->inst->shm[m->slot].handoff,
+				 GORO_HANDOFF_BLOCKED, GORO_HANDOFF_NONE) ==
+			 GORO_HANDOFF_LOST)
+			old = GORO_HANDOFF_LOST;
+	}
+	if (old == GORO_HANDOFF_LOST &&
+	    !test_and_set_bit(GORO_PN_SIGQ, &pn->flags)) {
 		init_task_work(&pn->sig_work, goro_pn_sig_fn);
 		if (task_work_add(current, &pn->sig_work, TWA_RESUME))
 			clear_bit(GORO_PN_SIGQ, &pn->flags);

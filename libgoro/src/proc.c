@@ -1640,6 +1640,13 @@ void spare_m(void)
  * an idle P or waits, off the kernel's idle list (slot SYSCALL), on
  * sched.pwait, which pidleput serves before the idle list.  The
  * goroutine stays on its thread, with its errno and libc state.
+ *
+ * The hand-off is settled (LOST -> NONE) under sched.lock before the M
+ * gets a P again: mretake decides under that lock, and an idle M can
+ * come with a token for this M that is stale (the sysmon may wake two
+ * for one block, or one whose token waited while it ran).  Settled
+ * after acquirep, such an M found LOST and its victim holding a P, took
+ * the P, and the goroutine ran on without one (kmod_handoff_stress).
  */
 void handoff_lost(struct m *mp)
 {
@@ -1654,10 +1661,9 @@ void handoff_lost(struct m *mp)
 	if (mp->locks)
 		goto out_settle;
 	lock(&sched.lock);
+	__atomic_compare_exchange_n(&s->handoff, &lost, GORO_HANDOFF_NONE,
+				    false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
 	if (mp->p) {
-		__atomic_compare_exchange_n(&s->handoff, &lost,
-					    GORO_HANDOFF_NONE, false,
-					    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
 		unlock(&sched.lock);
 		return;
 	}
@@ -1680,6 +1686,8 @@ void handoff_lost(struct m *mp)
 	acquirep(pp);
 	if (mp->curg && getg() == mp->curg)
 		mslot_update(mp, GORO_MSTATUS_RUNNING);
+	return;
+
 out_settle:
 	__atomic_compare_exchange_n(&s->handoff, &lost, GORO_HANDOFF_NONE,
 				    false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);

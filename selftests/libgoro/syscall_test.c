@@ -3,7 +3,8 @@
  * syscall_test: goro_syscall_enter/exit and the sysmon's P retake.
  * With GOMAXPROCS=1 a goroutine blocked in read() inside the bracket
  * must not stop the others; without the sysmon's retake the test hangs
- * (the harness's timeout fails it).
+ * (the harness's timeout fails it).  The tests named *kmod* need goro.ko
+ * (the VM) and turn its sysmon on (GORODEBUG=kmodsysmon=1).
  */
 #include <fcntl.h>
 #include <unistd.h>
@@ -146,6 +147,77 @@ TEST(short_syscalls)
 {
 	ASSERT_EQ(0, goro_main(short_main, NULL));
 	ASSERT_EQ(4 * 2000, short_calls);
+}
+
+/*
+ * goro.ko's hand-off under load: goroutines on two Ps block in plain
+ * usleep() just past the blocked threshold, thousands of times, so the
+ * sysmon hands their Ps off while they wake.  After every call the M
+ * must hold a P that says it is held by this M: a P taken while the M
+ * slept must have been given back before its next instruction (the
+ * sysmon's LOST published late used to lose it: "goready: no P").
+ */
+#define HS_G		4
+#define HS_CALLS	3000
+
+static long hs_calls, hs_nop, hs_foreign;
+static struct goro_chan *hs_ch;
+
+static void hs_caller(void *arg)
+{
+	long v = (long)arg;
+
+	for (int i = 0; i < HS_CALLS; i++) {
+		struct m *mp;
+
+		usleep(25 + i % 16);
+		mp = getm();
+		if (!mp->p)
+			__atomic_add_fetch(&hs_nop, 1, __ATOMIC_RELAXED);
+		else if (__atomic_load_n(&mp->p->m, __ATOMIC_RELAXED) != mp)
+			__atomic_add_fetch(&hs_foreign, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&hs_calls, 1, __ATOMIC_RELAXED);
+		if (i % 8 == 0) {	/* the runtime uses the P right away */
+			goro_chan_send(hs_ch, &v);
+			goro_chan_recv(hs_ch, &v);
+		}
+	}
+	tgate_done(&gate);
+}
+
+static void hs_main(void *arg)
+{
+	(void)arg;
+	goro_set_maxprocs(2);
+	retakes0 = __atomic_load_n(&preemptstats.retakes, __ATOMIC_RELAXED);
+	hs_ch = goro_chan_make(sizeof(long), HS_G);
+	tgate_add(&gate, HS_G);
+	for (long i = 0; i < HS_G; i++)
+		go(hs_caller, (void *)i);
+	tgate_wait(&gate);
+}
+
+TEST(kmod_handoff_stress)
+{
+	const char *old = getenv("GORODEBUG");
+	char buf[256];
+
+	if (access("/dev/goro", R_OK | W_OK))
+		SKIP(return, "no /dev/goro");
+	snprintf(buf, sizeof(buf), "%s%skmodsysmon=1", old ? old : "",
+		 old && *old ? "," : "");
+	setenv("GORODEBUG", buf, 1);
+	ASSERT_EQ(0, goro_main(hs_main, NULL));
+	ASSERT_TRUE(kmod_sysmon);
+	TH_LOG("%ld calls, %llu hand-offs", hs_calls,
+	       (unsigned long long)(__atomic_load_n(&preemptstats.retakes,
+						    __ATOMIC_RELAXED) -
+				    retakes0));
+	ASSERT_EQ(HS_G * HS_CALLS, hs_calls);
+	ASSERT_EQ(0, hs_nop);
+	ASSERT_EQ(0, hs_foreign);
+	ASSERT_LT(retakes0, __atomic_load_n(&preemptstats.retakes,
+					    __ATOMIC_RELAXED));
 }
 
 TEST(bracket_outside_goroutine_is_noop)
