@@ -1,9 +1,9 @@
 # libgoro benchmarks: each bench/NAME.c links the plain static libgoro and
 # has its Go twin in bench/go/NAME.go (scripts/bench.sh pairs them).
-#   scheduler: spawn yield parked sleepers mutex
+#   scheduler: spawn yield parked sleepers mutex preempt blocked
 #   channels:  pingpong chanbuf select sieve
 ifneq ($(LIBGORO_A),)
-RT_BENCH	:= spawn yield parked sleepers mutex \
+RT_BENCH	:= spawn yield parked sleepers mutex preempt blocked \
 		   pingpong chanbuf select sieve echo
 RT_BENCH_BINS	:= $(patsubst %,$(O)/bench/%,$(RT_BENCH))
 BENCH_BINS	+= $(RT_BENCH_BINS)

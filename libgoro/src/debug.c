@@ -37,6 +37,7 @@ struct debugvars debug = {
 	.kmodnetpoll = 1,
 
 	.stackguard = 1,
+	.timeslice = 10000,
 };
 
 static const struct dbgvar {
@@ -52,6 +53,7 @@ static const struct dbgvar {
 	{ "asyncpreemptoff", &debug.asyncpreemptoff, 0, 1 },
 	{ "kmodsysmon",	 &debug.kmodsysmon,  0, 1 },
 	{ "kmodnetpoll", &debug.kmodnetpoll, 0, 1 },
+	{ "timeslice",	 &debug.timeslice,   100, 10000000 },	/* us */
 	{ "gctrace",	 &debug.gctrace,     0, 1 },
 	{ "gcstress",	 &debug.gcstress,    0, 1000000 },
 	{ "netpoll",	 &debug_netpoll,     0, 2 },	/* or by name */

@@ -261,6 +261,7 @@ void kmod_sysmon_enable(void)
 	    !(goro_features & GORO_FEAT_SYSMON))
 		return;
 	cfg.signo = (uint32_t)preempt_signo;
+	cfg.slice_ns = (uint64_t)debug.timeslice * 1000;
 	cfg.flags = GORO_SYSMON_ENABLE;
 	if (ioctl(goro_fd, GORO_IOC_SYSMON_CONFIG, &cfg) < 0)
 		return;

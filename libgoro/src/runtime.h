@@ -430,6 +430,7 @@ struct debugvars {
 	int32_t asyncpreemptoff; /* 1: preemption signals only set flags */
 	int32_t kmodsysmon;	/* 1: use goro.ko's sysmon when it has one */
 	int32_t kmodnetpoll;	/* 1: idle Ms wait for I/O in M_PARK (NETPOLL) */
+	int32_t timeslice;	/* us a G runs before the sysmon preempts it */
 	int32_t gctrace;	/* 1: a line per collection (mgc.c) */
 	int32_t gcstress;	/* N: collect every N goro_allocs (mgc.c) */
 };

@@ -6,9 +6,10 @@
  * works while every M is busy.  Each round it looks at every P:
  *
  *  1. A P in P_RUNNING or P_SYSCALL whose schedtick has not moved for a
- *     time slice (10 ms) runs the same goroutine for that long: send the
- *     preemption signal to its M (tgkill).  preempt.c decides there
- *     whether the goroutine can be switched away at once.
+ *     time slice (10 ms, GORODEBUG=timeslice=US) runs the same goroutine
+ *     for that long: send the preemption signal to its M (tgkill).
+ *     preempt.c decides there whether the goroutine can be switched
+ *     away at once.
  *  2. A P in P_SYSCALL whose syscalltick has not moved for 20 us sits
  *     in a blocking call: CAS it to P_IDLE and hand it off (handoffp),
  *     unless it has nothing to do and others are idle or spinning, for
@@ -19,10 +20,15 @@
  * doubling after 50 idle rounds up to 10 ms.  While some P runs, a
  * round is due at the earliest end of a slice, and at most 2 ms apart.
  * A new goroutine seen on a P is taken to have started at the previous
- * round (Go takes "now"), so a slice lasts between 8 and 10 ms plus the
- * signal's latency, never longer: with GOMAXPROCS=1 a goroutine woken
- * behind a spinning one waits at most one slice.  Unlike Go's it never sleeps indefinitely: an idle process
- * costs it 100 wake-ups a second.
+ * round (Go takes "now"), and is preempted at once if a slice has passed
+ * since: so a slice lasts between 8 and 10 ms plus the signal's latency,
+ * never longer: with GOMAXPROCS=1 a goroutine woken behind a spinning
+ * one waits at most one slice.  (Counting from first sight, Go's way,
+ * a goroutine that follows a preempted one would get a round more than
+ * its slice: with a 100 us slice, GORODEBUG=timeslice=100, that is a
+ * whole second slice, and half the preemption rate.)
+ * Unlike Go's it never sleeps indefinitely: an idle process costs it 100
+ * wake-ups a second.
  *
  * The ticks it remembers (struct sysmontick) are its own; the P fields
  * it reads (status, schedtick, syscalltick, m) are written atomically by
@@ -32,6 +38,7 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,7 +46,7 @@
 #include "goro.h"
 #include "runtime.h"
 
-#define SYSMON_SLICE_NS		10000000LL	/* forcePreemptNS */
+#define SYSMON_SLICE_NS		10000000LL	/* Go's syscall retake grace */
 #define SYSMON_BLOCKED_NS	20000LL
 #define SYSMON_DELAY_MIN_NS	20000LL
 #define SYSMON_DELAY_MAX_NS	10000000LL
@@ -55,6 +62,7 @@ struct sysmontick {
 static struct sysmontick ticks[MAXPROCS];
 static int pid;
 static int64_t lastround;	/* when the previous round looked */
+static int64_t slice_ns;	/* forcePreemptNS: GORODEBUG=timeslice */
 
 static void preemptone(struct p *pp)
 {
@@ -103,17 +111,17 @@ static int retake(int64_t now, int64_t *next)
 		t = __atomic_load_n(&pp->schedtick, __ATOMIC_RELAXED);
 		if (pd->schedtick != t) {
 			/* It started after the last round: count from there,
-			 * so a slice never exceeds SYSMON_SLICE_NS. */
+			 * so a slice never exceeds slice_ns. */
 			pd->schedtick = t;
 			pd->schedwhen = lastround ? lastround : now;
-		} else if (st == P_RUNNING &&
-			   pd->schedwhen + SYSMON_SLICE_NS <= now) {
+		}
+		if (st == P_RUNNING && pd->schedwhen + slice_ns <= now) {
 			preemptone(pp);
 			/* again one slice later if it stays */
 			pd->schedwhen = now;
 		}
 		if (st == P_RUNNING) {
-			int64_t end = pd->schedwhen + SYSMON_SLICE_NS;
+			int64_t end = pd->schedwhen + slice_ns;
 
 			if (!*next || end < *next)
 				*next = end;
@@ -155,6 +163,9 @@ static void *sysmon(void *arg)
 	int idle = 0;
 
 	(void)arg;
+	/* The default 50 us timer slack would stretch short slices by half. */
+	if (slice_ns < 50 * SYSMON_DELAY_MIN_NS)
+		prctl(PR_SET_TIMERSLACK, (unsigned long)slice_ns / 20);
 	for (;;) {
 		int64_t now, next, d;
 
@@ -175,8 +186,10 @@ static void *sysmon(void *arg)
 		if (next) {
 			if (d > SYSMON_DELAY_BUSY_NS)
 				d = SYSMON_DELAY_BUSY_NS;
-			if (next - now > 0 && next - now < d)
+			if (next - now < d)
 				d = next - now;
+			if (d < SYSMON_DELAY_MIN_NS)
+				d = SYSMON_DELAY_MIN_NS;
 		}
 		sleep_ns(d);
 	}
@@ -191,6 +204,7 @@ void sysmon_start(void)
 	if (kmod_sysmon)
 		return;		/* goro.ko's does the job */
 	pid = getpid();
+	slice_ns = (int64_t)debug.timeslice * 1000;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 64 << 10);
