@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * sched_basic: goro_main, goroutine identity and counts, goro_yield,
- * goro_exit, and GOMAXPROCS handling.
+ * goro_exit, GOMAXPROCS handling, and what the direct goroutine-to-
+ * goroutine switch must not starve (timers, I/O).
  */
+#include <pthread.h>
+#include <unistd.h>
+
 #include "kselftest_harness.h"
 #include "sched_test.h"
 
@@ -292,6 +296,135 @@ TEST(park_path_matches_module)
 	ksft_print_msg("%s path, %llu kernel parks\n",
 		       want ? "goro.ko" : "futex",
 		       (unsigned long long)kmod_parks);
+}
+
+/*
+ * The direct switch: two goroutines that ping-pong over unbuffered
+ * channels on one P switch straight to each other and never pass
+ * through schedule().  A timer due meanwhile, and a goroutine whose
+ * I/O became ready, must still run (switch_direct falls back to g0
+ * when a timer of the P is due, and one time in 61 for the poller).
+ */
+static struct goro_chan *pp_ping, *pp_pong;
+static int pp_stop;
+static long pp_rounds;
+
+static void pp_ponger(void *arg)
+{
+	long v;
+
+	(void)arg;
+	while (goro_chan_recv(pp_ping, &v))
+		goro_chan_send(pp_pong, &v);
+}
+
+static void pp_pinger(void *arg)
+{
+	long v = 0;
+
+	while (!__atomic_load_n(&pp_stop, __ATOMIC_ACQUIRE)) {
+		goro_chan_send(pp_ping, &v);
+		goro_chan_recv(pp_pong, &v);
+		pp_rounds++;
+	}
+	goro_chan_close(pp_ping);
+	tgate_done(arg);
+}
+
+static void pp_start(struct tgate *g)
+{
+	goro_set_maxprocs(1);
+	pp_ping = goro_chan_make(sizeof(long), 0);
+	pp_pong = goro_chan_make(sizeof(long), 0);
+	pp_stop = 0;
+	pp_rounds = 0;
+	tgate_add(g, 1);
+	go(pp_ponger, NULL);
+	go(pp_pinger, g);
+}
+
+static void pp_finish(struct tgate *g)
+{
+	__atomic_store_n(&pp_stop, 1, __ATOMIC_RELEASE);
+	tgate_wait(g);
+	goro_chan_free(pp_ping);
+	goro_chan_free(pp_pong);
+}
+
+static int64_t pp_slept_ns;
+static long pp_rounds_seen;
+
+static void timer_pp_main(void *arg)
+{
+	struct tgate g = { 0 };
+	int64_t t0;
+
+	(void)arg;
+	pp_start(&g);
+	t0 = goro_nanotime();
+	/* 40 short sleeps: a late timer shows forty times over (without
+	 * the check, a backstop wakes each some 30 ms late) */
+	for (int i = 0; i < 40; i++)
+		goro_sleep(1000 * 1000);
+	pp_slept_ns = goro_nanotime() - t0;
+	pp_rounds_seen = pp_rounds;
+	pp_finish(&g);
+}
+
+TEST(timer_fires_during_direct_switches)
+{
+	ASSERT_EQ(0, goro_main(timer_pp_main, NULL));
+	TH_LOG("40 x 1 ms slept in %lld ms over %ld round trips",
+	       (long long)(pp_slept_ns / 1000000), pp_rounds_seen);
+	ASSERT_GE(pp_slept_ns, 40 * 1000 * 1000);
+	ASSERT_LT(pp_slept_ns, 500LL * 1000 * 1000);
+	ASSERT_LT(0, pp_rounds_seen);
+}
+
+static int io_pipe[2];
+
+static void *io_writer(void *arg)
+{
+	(void)arg;
+	usleep(20 * 1000);
+	if (write(io_pipe[1], "x", 1) != 1)
+		abort();
+	return NULL;
+}
+
+static ssize_t io_got;
+
+static void io_pp_main(void *arg)
+{
+	struct tgate g = { 0 };
+	pthread_t t;
+	int64_t t0;
+	char c;
+
+	(void)arg;
+	if (pipe(io_pipe) || goro_fd_attach(io_pipe[0]))
+		return;
+	pp_start(&g);
+	if (pthread_create(&t, NULL, io_writer, NULL))
+		return;
+	t0 = goro_nanotime();
+	io_got = goro_read(io_pipe[0], &c, 1);
+	pp_slept_ns = goro_nanotime() - t0;
+	pp_rounds_seen = pp_rounds;
+	pp_finish(&g);
+	pthread_join(t, NULL);
+	goro_close(io_pipe[0]);
+	close(io_pipe[1]);
+}
+
+TEST(io_wakes_during_direct_switches)
+{
+	ASSERT_EQ(0, goro_main(io_pp_main, NULL));
+	TH_LOG("read after %lld ms over %ld round trips",
+	       (long long)(pp_slept_ns / 1000000), pp_rounds_seen);
+	ASSERT_EQ(1, io_got);
+	ASSERT_LT(pp_slept_ns, 1000LL * 1000 * 1000);
+	ASSERT_LT(0, pp_rounds_seen);
 }
 
 TEST_HARNESS_MAIN
