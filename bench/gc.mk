@@ -1,6 +1,7 @@
 # Benchmarks of the allocator and the collector (bench/NAME.c against
 # bench/go/NAME.go, paired by scripts/bench.sh):
 #   binarytrees  the Benchmarks Game program: time, peak RSS, max pause
+#                (binarytrees21: the same at depth 21)
 #   alloc        small mixed-size objects on 2 Ps: ns per allocation
 ifneq ($(LIBGORO_A),)
 GC_BENCH	:= binarytrees alloc
@@ -12,6 +13,14 @@ $(GC_BENCH_BINS): $(O)/bench/%: bench/%.c bench/bench_util.h $(LIBGORO_A) \
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -Ilibgoro/include -Ibench -static -pthread \
 		-o $@ $< $(LIBGORO_A) $(LIBGORO_LIBS)
+
+# binarytrees21: the long run (depth 21, a 2^21-node long-lived tree),
+# a wrapper so that scripts/bench.sh runs it like any other benchmark.
+BENCH_BINS	+= $(O)/bench/binarytrees21
+
+$(O)/bench/binarytrees21: $(O)/bench/binarytrees
+	@printf '#!/bin/sh\n# binarytrees at depth 21\nexec %s 21 "$$@"\n' $< >$@
+	@chmod +x $@
 endif
 
 # Boehm GC twins (libgc-dev): $(O)/bench/boehm/NAME, run by hand beside

@@ -56,6 +56,7 @@ static const struct dbgvar {
 	{ "timeslice",	 &debug.timeslice,   100, 10000000 },	/* us */
 	{ "gctrace",	 &debug.gctrace,     0, 1 },
 	{ "gcstress",	 &debug.gcstress,    0, 1000000 },
+	{ "gcconc",	 &debug.gcconc,	     0, 2 },
 	{ "netpoll",	 &debug_netpoll,     0, 2 },	/* or by name */
 };
 

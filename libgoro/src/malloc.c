@@ -38,8 +38,13 @@
  * Accounting.  heap_live (Go's heapLive) counts whole spans once an
  * mcache takes them, minus what they still had free when given back,
  * plus large objects; the sweep resets it to the bytes marked.  It is
- * what the pacer compares with next_gc, at span granularity, so that the
- * fast path never touches a shared counter.  Exact counts (mallocs,
+ * what the pacer compares with its trigger, at span granularity, so that
+ * the fast path never touches a shared counter.
+ *
+ * The refill path is also where the collector's work meets the
+ * allocator (gc_maybe_start): a cycle starts there, an allocation over
+ * the heap goal during a concurrent mark assists it there (mgc.c), and
+ * a goroutine asked to yield (a stop-the-world waiting) does so there.  Exact counts (mallocs,
  * bytes) are per mcache, summed by goro_read_memstats.
  */
 #include <errno.h>
@@ -417,8 +422,15 @@ static void *mallocgc(size_t size, bool noscan)
 		foreign_keep(p);	/* before a collection can see it */
 		lockedcache_unlock();
 	}
-	if (refilled || unlikely(debug.gcstress))
+	if (refilled || unlikely(debug.gcstress)) {
 		gc_maybe_start();
+		/* a safe point (Go's mallocgc is one too): a goroutine that
+		 * only computes and allocates, in text that cannot be
+		 * preempted asynchronously (static executables), must not
+		 * hold a stop-the-world for the rest of its run */
+		if (!locked)
+			preempt_check();
+	}
 	return p;
 }
 

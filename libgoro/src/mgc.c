@@ -4,49 +4,98 @@
  * mgcpacer.go and mfinal.go, in C): conservative, non-moving
  * mark-sweep over the heap of malloc.c / mheap.c.
  *
- * Phases of one cycle (gc_run), all inside one stop-the-world today:
+ * Phases of one cycle (gc_run), serialised by worldsema (also taken by
+ * goro_set_maxprocs):
  *
- *  1. Serialise with worldsema (also taken by goro_set_maxprocs), stop
- *     the world with the scheduler's protocol (proc.c), then take
- *     lockedcache's lock (threads without a P allocate under it: this is
- *     what stops them) and return every mcache's spans to the centrals.
- *  2. Mark.  Roots, every word of them taken as a possible pointer:
- *       - the collecting goroutine's stack from its own frame up, with
- *         its callee-saved registers spilled into that frame first;
- *       - every other goroutine's stack from its saved sp up (parked and
- *         runnable ones switched through switch.S, which pushed their
- *         callee-saved registers there; an asynchronously preempted one
- *         has every register saved there by preempt.S), and its struct g
- *         (start argument, sleep timer);  a goroutine between
- *         goro_syscall_enter and _exit is still running: its whole
- *         stack is scanned, and the callee-saved registers its caller
- *         had when it called goro_syscall_enter (saved there), not the
- *         registers it has now: a pointer loaded into a register after
- *         goro_syscall_enter, and the heap objects it writes meanwhile,
- *         are not seen;
- *       - the writable PT_LOAD segments (data, bss) of the executable
- *         and of every loaded shared object (dl_iterate_phdr).  The
- *         heap's own metadata is mmap'd, never there, so it is not seen;
- *       - runtime memory that holds user values: channels (rootalloc),
- *         the timers queued on every P, finalizers queued to run;
- *       - ranges added with goro_add_root();
- *       - each foreign thread's ring of its last 16 objects (malloc.c).
- *     A word that points anywhere inside an allocated object (interior
- *     pointers included) marks it; objects allocated noscan are never
- *     scanned.  The grey set is an explicit mark stack (mmap'd, grows),
- *     never recursion: the collector runs on the goroutine's stack.
- *     Up to GOMAXPROCS - 1 helper threads mark beside it, sharing work
- *     through a pool of buffers (drain_parallel).
- *  3. Finalizers: an object with a finalizer that is still unmarked is
+ *  1. Start (no pause).  Clear the soft-dirty bits of the whole process
+ *     ("4" to /proc/self/clear_refs): from now on the kernel records
+ *     every page written.  Set gcphase = GC_MARK.
+ *  2. Concurrent mark (mark_concurrent), the world running.  The
+ *     collecting goroutine leaves its P (goro_syscall_enter) and marks
+ *     on its thread within 25% of GOMAXPROCS of CPU: the roots as they
+ *     are (below), then the grey objects.  Goroutines that allocate
+ *     over the heap goal meanwhile assist: they scan a batch of grey
+ *     objects before they go on (gc_assist).  Objects allocated during
+ *     the mark are white (nothing marks them at allocation).
+ *  3. Final pause (Go's mark termination).  Stop the world with the
+ *     scheduler's protocol (proc.c), take lockedcache's lock (threads
+ *     without a P allocate under it: this is what stops them), return
+ *     every mcache's spans to the centrals, then rescan
+ *     (rescan_stopped): every goroutine stack whole from its saved sp
+ *     with its saved registers, the runtime's roots whole, and only the
+ *     pages written since step 1 of the data segments, of goro_add_root
+ *     ranges and of the heap (there, only the marked objects on them);
+ *     drain with GOMAXPROCS - 1 helper threads.
+ *  4. Finalizers: an object with a finalizer that is still unmarked is
  *     queued for the finalizer goroutine, and it and all it reaches are
  *     marked: they live until the finalizer has run, and are freed by the
  *     next cycle if the finalizer did not resurrect them.
- *  4. Sweep (eager, in the same pause): each small span's markbits become
+ *  5. Sweep (eager, in the same pause): each small span's markbits become
  *     its allocbits, freeindex goes back to 0, empty spans go back to
  *     the page heap; unmarked large objects too.  In the ASan build the
  *     freed objects are poisoned, so a use after a wrong free is caught.
- *  5. Pace: next_gc = marked * (1 + GOGC/100) (at least 4 MiB), capped
- *     so that the heap stays under GOMEMLIMIT; start the world again.
+ *  6. Pace: goal = marked * (1 + GOGC/100) (at least 4 MiB), capped so
+ *     that the heap stays under GOMEMLIMIT; the next cycle starts at
+ *     7/8 of the way from the marked heap to the goal (it allocates
+ *     while it marks); start the world again.
+ *
+ * Why it is correct with no write barrier (C code has none): an object
+ * is freed only if nothing the final pause can see reaches it.  Take a
+ * pointer P to an object X that is live at the pause.  P is in a
+ * register or on a stack: every stack and every saved register is
+ * scanned in the pause.  P is in a runtime root (channel buffers,
+ * timers, finalizer queue): scanned whole in the pause.  P is in a data
+ * segment, a goro_add_root range or a heap object O: either the word
+ * holding P was last written before step 1, and then it already held P
+ * when the concurrent mark read it (the mark reads every root after
+ * step 1, and O if O was reached: and O is reached, being live); or it
+ * was written after step 1, and then its page is dirty and the pause
+ * rescans it (O's page: O is marked by then, or is marked by the
+ * pause's drain and scanned whole).  By induction on the path from a
+ * root, X is marked.  So the order "clear the bits, then read" is the
+ * whole protocol; the concurrent mark's reads may be torn or stale
+ * (the pause makes up for them), never unsafe: stacks are never
+ * unmapped, spans never leave the heap during a mark, and arenas only
+ * grow (pointers into arenas mapped after the mark began are ignored
+ * until the pause: everything there is new, hence white anyway).
+ * Soft-dirty bits are per 4 KiB page and set by the page fault that
+ * follows clear_refs' write protection, so a write by the kernel
+ * through the user mapping (read(2)) counts; a write through a pinned
+ * mapping (DMA, io_uring registered buffers) does not.
+ *
+ * Without soft-dirty bits (CONFIG_MEM_SOFT_DIRTY off, /proc not
+ * mounted, TSan builds: the marker reads what mutators write, on
+ * purpose, and TSan would report every word) the whole mark runs in the
+ * pause, as before, marked "stop-the-world mark" in gctrace.
+ * So does GORODEBUG=gcconc=0, the default while the concurrent mark's
+ * worst pauses are longer than a stop-the-world mark's (it is turned on
+ * with gcconc=1; performance.rst); gcconc=2 marks concurrently and
+ * rescans every heap page (slow; it runs the machinery on any kernel).
+ *
+ * Roots, every word of them taken as a possible pointer:
+ *   - the collecting goroutine's stack from its own frame up, with its
+ *     callee-saved registers spilled into that frame first;
+ *   - every other goroutine's stack from its saved sp up (parked and
+ *     runnable ones switched through switch.S, which pushed their
+ *     callee-saved registers there; an asynchronously preempted one has
+ *     every register saved there by preempt.S), and its struct g (start
+ *     argument, sleep timer);  a goroutine between goro_syscall_enter
+ *     and _exit is still running: its whole stack is scanned, and the
+ *     callee-saved registers its caller had when it called
+ *     goro_syscall_enter (saved there), not the registers it has now: a
+ *     pointer loaded into a register after goro_syscall_enter, and the
+ *     heap objects it writes meanwhile, are not seen;
+ *   - the writable PT_LOAD segments (data, bss) of the executable and of
+ *     every loaded shared object (dl_iterate_phdr).  The heap's own
+ *     metadata is mmap'd, never there, so it is not seen;
+ *   - runtime memory that holds user values: channels (rootalloc), the
+ *     timers queued on every P, finalizers queued to run;
+ *   - ranges added with goro_add_root();
+ *   - each foreign thread's ring of its last 16 objects (malloc.c).
+ * A word that points anywhere inside an allocated object (interior
+ * pointers included) marks it; objects allocated noscan are never
+ * scanned.  The grey set is an explicit mark stack (mmap'd, grows),
+ * never recursion: the collector runs on the goroutine's stack.
  *
  * What is not seen, so must not hold the only pointer to an object:
  * memory from malloc/mmap (register it with goro_add_root), the stacks
@@ -54,24 +103,28 @@
  * threads), thread-local variables, ASan's fake stacks.
  *
  * A collection starts when an allocation that had to refill finds
- * heap_live >= next_gc, and only on a goroutine (a foreign thread's
+ * heap_live >= gc_trigger, and only on a goroutine (a foreign thread's
  * allocation leaves it to the next goroutine that allocates).  Without
  * asynchronous preemption (static executables, TSan) a goroutine that
  * never calls the runtime delays the stop-the-world, as it delays
- * goro_set_maxprocs.
+ * goro_set_maxprocs; an allocation that refills is such a call
+ * (malloc.c checks for preemption there).  With goro.ko's sysmon
+ * (kmodsysmon=1) goro_syscall_enter keeps the P, so the marking thread
+ * holds its P while it computes.
  *
- * Not yet: concurrent mark (the plan: dirty-page tracking with
- * soft-dirty bits or PAGEMAP_SCAN, rescanned in a short final pause, so
- * that C code needs no write barrier), lazy sweep, mark assists.  Until
- * then the pause grows with the live heap (about 30 ns per live object
- * per marker here).
+ * Not yet: lazy sweep (the sweep is in the pause: about 1 ns per
+ * object slot of the heap), incremental rescans before the pause (the
+ * pause marks what the program allocated during the mark and still
+ * holds, since new objects are white), mark workers beyond one thread.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -85,7 +138,8 @@
 				       no_sanitize_thread, noinline))
 
 uint64_t heap_live;
-uint64_t next_gc = HEAP_MINIMUM;
+uint64_t next_gc = HEAP_MINIMUM;		/* the heap goal */
+static uint64_t gc_trigger = HEAP_MINIMUM;	/* heap_live starting a cycle */
 uint32_t worldsema = 1;
 
 static int32_t gcpercent = 100;
@@ -96,6 +150,8 @@ static uint64_t heap_marked;
 static uint32_t num_gc, num_forced_gc;
 static uint64_t pause_total, pause_ring[256], last_gc_unix;
 static uint64_t nfree, freed_bytes;
+static uint64_t nassist;		/* assists in this cycle */
+static int64_t t_stopped, t_rescanned;	/* gctrace: inside the pause */
 static int64_t gc_start_time;
 
 /* A marker's grey objects: (object, length) pairs on an mmap'd stack. */
@@ -115,6 +171,230 @@ static bool gc_parallel;	/* several markers: set markbits atomically */
 /* Bounds of the arenas, stored inverted: the data segment is a root and
  * must hold no pointer into the heap. */
 static uintptr_t arena_lo_inv, arena_hi_inv = UINTPTR_MAX;
+
+/* GC_OFF, or GC_MARK while a concurrent mark runs (atomic). */
+enum { GC_OFF, GC_MARK };
+static uint32_t gcphase;
+
+/* ---------------------------------------------------------------------
+ * Dirty pages: which pages the process wrote since dirty_clear().
+ *
+ * Soft-dirty bits (CONFIG_MEM_SOFT_DIRTY): "4" written to
+ * /proc/self/clear_refs clears them and write-protects every page, so
+ * the next write to a page faults once and sets its bit again; bit 55
+ * of the page's /proc/self/pagemap entry reads it.  On 6.7+ the
+ * PAGEMAP_SCAN ioctl returns the dirty ranges directly (one call for a
+ * whole arena instead of 8 bytes read per page).  Pages written by the
+ * kernel through a user mapping (read(2) into the heap) fault the same
+ * way; pages written through a pinned mapping (DMA, io_uring fixed
+ * buffers) are not seen, and must not be the only place a pointer is
+ * stored during a mark.  Any failure to read the bits is answered with
+ * "all dirty": slower, never wrong.
+ * ------------------------------------------------------------------- */
+
+enum { DIRTY_NONE, DIRTY_SOFT, DIRTY_ALL };
+static int dirty_mode = -1;	/* -1 until dirty_init (worldsema held) */
+static int clearrefs_fd = -1, pagemap_fd = -1;
+static bool have_pmscan;
+static void *dirtybuf;		/* pagemap entries or page regions */
+
+#define OS_PAGE		4096UL
+#define DIRTYBUF_BYTES	(64UL << 10)
+#define PM_SOFT_DIRTY	(1ULL << 55)
+
+/* PAGEMAP_SCAN (linux/fs.h, 6.7+), spelled out for older headers. */
+struct goro_pm_scan_arg {
+	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+	uint64_t category_inverted, category_mask, category_anyof_mask;
+	uint64_t return_mask;
+};
+
+struct goro_page_region {
+	uint64_t start, end, categories;
+};
+
+#define GORO_PAGEMAP_SCAN	_IOWR('f', 16, struct goro_pm_scan_arg)
+#define GORO_PAGE_IS_SOFT_DIRTY	(1ULL << 7)
+
+static int dirty_clear(void)
+{
+	if (dirty_mode != DIRTY_SOFT)
+		return 0;
+	if (pwrite(clearrefs_fd, "4", 1, 0) != 1)
+		return -errno;
+	return 0;
+}
+
+/* Call fn on [lo, hi) minus the pages not written since dirty_clear(),
+ * in ascending runs. */
+static void dirty_each_pread(uintptr_t lo, uintptr_t hi,
+			     void (*fn)(uintptr_t lo, uintptr_t hi))
+{
+	uint64_t *e = dirtybuf;
+	size_t max = DIRTYBUF_BYTES / sizeof(*e);
+	uintptr_t pg = lo & ~(OS_PAGE - 1), run = 0;
+
+	while (pg < hi) {
+		size_t n = (hi - pg + OS_PAGE - 1) / OS_PAGE;
+		ssize_t got;
+
+		if (n > max)
+			n = max;
+		got = pread(pagemap_fd, e, n * sizeof(*e),
+			    (off_t)(pg / OS_PAGE * sizeof(*e)));
+		if (got <= 0) {
+			fn(run ? run : (pg > lo ? pg : lo), hi);
+			return;
+		}
+		n = (size_t)got / sizeof(*e);
+		for (size_t i = 0; i < n; i++, pg += OS_PAGE) {
+			if (e[i] & PM_SOFT_DIRTY) {
+				if (!run)
+					run = pg > lo ? pg : lo;
+			} else if (run) {
+				fn(run, pg);
+				run = 0;
+			}
+		}
+	}
+	if (run)
+		fn(run, hi);
+}
+
+static void dirty_each(uintptr_t lo, uintptr_t hi,
+		       void (*fn)(uintptr_t lo, uintptr_t hi))
+{
+	struct goro_page_region *r = dirtybuf;
+	struct goro_pm_scan_arg a;
+
+	if (lo >= hi)
+		return;
+	if (dirty_mode != DIRTY_SOFT) {
+		fn(lo, hi);
+		return;
+	}
+	if (!have_pmscan) {
+		dirty_each_pread(lo, hi, fn);
+		return;
+	}
+	while (lo < hi) {
+		long n;
+
+		memset(&a, 0, sizeof(a));
+		a.size = sizeof(a);
+		a.start = lo & ~(OS_PAGE - 1);
+		a.end = (hi + OS_PAGE - 1) & ~(OS_PAGE - 1);
+		a.vec = (uintptr_t)r;
+		a.vec_len = DIRTYBUF_BYTES / sizeof(*r);
+		a.category_mask = GORO_PAGE_IS_SOFT_DIRTY;
+		a.return_mask = GORO_PAGE_IS_SOFT_DIRTY;
+		n = ioctl(pagemap_fd, GORO_PAGEMAP_SCAN, &a);
+		if (n < 0) {
+			fn(lo, hi);
+			return;
+		}
+		for (long i = 0; i < n; i++) {
+			uintptr_t a0 = r[i].start < lo ? lo : r[i].start;
+			uintptr_t a1 = r[i].end > hi ? hi : r[i].end;
+
+			if (a0 < a1)
+				fn(a0, a1);
+		}
+		if (a.walk_end <= lo)
+			break;
+		lo = a.walk_end;
+	}
+}
+
+/* Do soft-dirty bits work here?  Write two pages, clear, write one,
+ * and expect to read exactly that one as dirty (both ways). */
+static bool dirty_probe(void)
+{
+	volatile char *p = mmap(NULL, 2 * OS_PAGE, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t e[2] = { 0, 0 };
+	bool ok = false;
+
+	if (p == MAP_FAILED)
+		return false;
+	p[0] = 1;
+	p[OS_PAGE] = 1;
+	__atomic_store_n(&dirty_mode, DIRTY_SOFT, __ATOMIC_RELAXED);
+	if (dirty_clear())
+		goto out;
+	p[0] = 2;
+	if (pread(pagemap_fd, e, sizeof(e),
+		  (off_t)((uintptr_t)p / OS_PAGE * 8)) != sizeof(e))
+		goto out;
+	ok = (e[0] & PM_SOFT_DIRTY) && !(e[1] & PM_SOFT_DIRTY);
+	if (ok) {
+		struct goro_page_region *r = dirtybuf;
+		struct goro_pm_scan_arg a = {
+			.size = sizeof(a),
+			.start = (uintptr_t)p,
+			.end = (uintptr_t)p + 2 * OS_PAGE,
+			.vec = (uintptr_t)r,
+			.vec_len = 2,
+			.category_mask = GORO_PAGE_IS_SOFT_DIRTY,
+			.return_mask = GORO_PAGE_IS_SOFT_DIRTY,
+		};
+
+		have_pmscan = ioctl(pagemap_fd, GORO_PAGEMAP_SCAN, &a) == 1 &&
+			      r[0].start == (uintptr_t)p &&
+			      r[0].end == (uintptr_t)p + OS_PAGE;
+	}
+out:
+	munmap((void *)p, 2 * OS_PAGE);
+	return ok;
+}
+
+/* Choose how this process marks, once (worldsema held). */
+static void dirty_init(void)
+{
+	__atomic_store_n(&dirty_mode, DIRTY_NONE, __ATOMIC_RELAXED);
+#if defined(__SANITIZE_THREAD__)
+	/* The marker reads what mutators write, on purpose and unordered:
+	 * TSan would report every word.  Mark in the pause. */
+	return;
+#endif
+	if (!debug.gcconc)
+		return;
+	dirtybuf = mmap(NULL, DIRTYBUF_BYTES, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (dirtybuf == MAP_FAILED) {
+		dirtybuf = NULL;
+		return;
+	}
+	if (debug.gcconc == 2) {
+		__atomic_store_n(&dirty_mode, DIRTY_ALL, __ATOMIC_RELAXED);
+		return;
+	}
+	clearrefs_fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+	pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (clearrefs_fd >= 0 && pagemap_fd >= 0 && dirty_probe()) {
+		__atomic_store_n(&dirty_mode, DIRTY_SOFT, __ATOMIC_RELAXED);
+		return;
+	}
+	__atomic_store_n(&dirty_mode, DIRTY_NONE, __ATOMIC_RELAXED);
+	if (clearrefs_fd >= 0)
+		close(clearrefs_fd);
+	if (pagemap_fd >= 0)
+		close(pagemap_fd);
+	clearrefs_fd = pagemap_fd = -1;
+}
+
+static const char *gcmode_name(void)
+{
+	switch (dirty_mode) {
+	case DIRTY_SOFT:
+		return have_pmscan ? "concurrent, soft-dirty, PAGEMAP_SCAN"
+				   : "concurrent, soft-dirty, pagemap";
+	case DIRTY_ALL:
+		return "concurrent, every page rescanned (gcconc=2)";
+	default:
+		return "stop-the-world mark: no soft-dirty";
+	}
+}
 
 /* ---------------------------------------------------------------------
  * Roots added by the program
@@ -454,12 +734,12 @@ static void export_work(struct gcwork *w)
 
 	if (!b)
 		return;		/* keep it: only balance is lost */
-	/* the bottom of the stack: the oldest grey objects, far from what
-	 * this marker scans next (no sharing of cache lines) */
+	/* the top of the stack: O(1) whatever the stack's depth (taking
+	 * the bottom meant moving all the rest, quadratic when a deep
+	 * stack met an idle helper again and again) */
 	b->n = 2 * WBUF_PAIRS;
-	memcpy(b->e, w->stack, b->n * sizeof(uintptr_t));
 	w->sp -= b->n;
-	memmove(w->stack, w->stack + b->n, w->sp * sizeof(uintptr_t));
+	memcpy(b->e, w->stack + w->sp, b->n * sizeof(uintptr_t));
 	pthread_mutex_lock(&poolmu);
 	b->next = pool;
 	pool = b;
@@ -510,16 +790,21 @@ static bool import_work(struct gcwork *w)
  */
 #define PREFETCH_Q	8
 
-static void drain_work(struct gcwork *w, bool shared)
+/* budget: objects to take off the stack, < 0 for all; true if grey
+ * objects are left (budget spent). */
+static bool drain_work(struct gcwork *w, bool shared, long budget)
 {
 	uintptr_t qobj[PREFETCH_Q], qlen[PREFETCH_Q];
 	unsigned int head = 0, n = 0, tick = 0;
 
 	for (;;) {
-		if (w->sp) {
+		if (w->sp && budget) {
 			uintptr_t len = w->stack[--w->sp];
 			uintptr_t obj = w->stack[--w->sp];
 			unsigned int slot = (head + n) % PREFETCH_Q;
+
+			if (budget > 0)
+				budget--;
 
 			__builtin_prefetch((void *)obj);
 			if (shared && !(++tick & 63) &&
@@ -541,15 +826,18 @@ static void drain_work(struct gcwork *w, bool shared)
 			scanblock(qobj[head], qobj[head] + qlen[head]);
 			head = (head + 1) % PREFETCH_Q;
 			n--;
+		} else if (w->sp) {
+			return true;
 		} else if (!shared || !import_work(w)) {
 			break;
 		}
 	}
+	return false;
 }
 
 static void drain(void)
 {
-	drain_work(tls_gcw, false);
+	drain_work(tls_gcw, false, -1);
 }
 
 /*
@@ -571,7 +859,7 @@ static void *mark_helper(void *arg)
 		seen = markgen;
 		nactive++;
 		pthread_mutex_unlock(&poolmu);
-		drain_work(&w, true);
+		drain_work(&w, true, -1);
 	}
 	return NULL;
 }
@@ -604,7 +892,7 @@ static void drain_parallel(void)
 	markgen++;
 	pthread_cond_broadcast(&poolcv);
 	pthread_mutex_unlock(&poolmu);
-	drain_work(tls_gcw, true);
+	drain_work(tls_gcw, true, -1);
 	pthread_mutex_lock(&poolmu);
 	__atomic_store_n(&gc_parallel, false, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&poolmu);
@@ -613,7 +901,6 @@ static void drain_parallel(void)
 static int scan_phdr(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	(void)size;
-	(void)arg;
 	/* The sanitizer runtimes' own state is huge (TSan's is hundreds of
 	 * MiB of bss) and never holds the program's pointers. */
 	if (info->dlpi_name && (strstr(info->dlpi_name, "/libtsan.so") ||
@@ -626,7 +913,10 @@ static int scan_phdr(struct dl_phdr_info *info, size_t size, void *arg)
 		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
 			continue;
 		lo = info->dlpi_addr + ph->p_vaddr;
-		scanblock(lo, lo + ph->p_memsz);
+		if (arg)	/* the final pause: written pages only */
+			dirty_each(lo, lo + ph->p_memsz, scanblock);
+		else
+			scanblock(lo, lo + ph->p_memsz);
 	}
 	return 0;
 }
@@ -657,6 +947,26 @@ static void scan_g(struct g *gp, struct g *me)
 	greyobject((uintptr_t)gp->startarg);
 }
 
+/*
+ * A goroutine's stack while it may be running: from its last saved sp
+ * (or the bottom) up.  What it holds may change under the scan; the
+ * final pause scans every stack again, so this only marks early what
+ * is most likely still there.  Stacks are never unmapped and a g keeps
+ * its stack for life, so the range is always readable.
+ */
+static void scan_g_concurrent(struct g *gp, struct g *me)
+{
+	uint32_t st = readgstatus(gp);
+	uintptr_t lo = gp->stack_lo, hi = gp->stack_hi;
+	uintptr_t sp = __atomic_load_n(&gp->sched.sp, __ATOMIC_RELAXED);
+
+	if (gp == me || st == G_DEAD || st == G_IDLE || lo >= hi)
+		return;
+	scanblock(sp > lo && sp < hi ? sp : lo, hi);
+	greyobject((uintptr_t)__atomic_load_n(&gp->startarg,
+					      __ATOMIC_RELAXED));
+}
+
 static void scan_timers(void)
 {
 	for (int i = 0; i < MAXPROCS && allp[i]; i++) {
@@ -673,6 +983,31 @@ static void scan_timers(void)
 	}
 }
 
+/* The roots that are not stacks.  written_only: of the data segments
+ * and goro_add_root ranges, only the pages written since the mark
+ * began (the rest were scanned by the concurrent mark and have not
+ * changed since). */
+static void markroots_other(struct g *me, bool written_only)
+{
+	greyobject((uintptr_t)me->startarg);
+	dl_iterate_phdr(scan_phdr, written_only ? (void *)1 : NULL);
+	rootblocks_each(scanblock);
+	scan_timers();
+	lock(&addroot_mu);
+	for (size_t i = 0; i < naddroots; i++) {
+		if (written_only)
+			dirty_each(addroots[i].lo, addroots[i].hi, scanblock);
+		else
+			scanblock(addroots[i].lo, addroots[i].hi);
+	}
+	unlock(&addroot_mu);
+	lock(&finlock);
+	for (struct finalizer *f = finq; f; f = f->next)
+		greyobject(f->p);
+	unlock(&finlock);
+}
+
+/* Stop-the-world mark: every root whole, then drain. */
 static void markroots(struct g *me)
 {
 	scan_mystack(me);
@@ -680,19 +1015,198 @@ static void markroots(struct g *me)
 	for (size_t i = 0; i < allglen; i++)
 		scan_g(allgs[i], me);
 	unlock(&allglock);
-	greyobject((uintptr_t)me->startarg);
-	dl_iterate_phdr(scan_phdr, NULL);
-	rootblocks_each(scanblock);
-	scan_timers();
-	lock(&addroot_mu);
-	for (size_t i = 0; i < naddroots; i++)
-		scanblock(addroots[i].lo, addroots[i].hi);
-	unlock(&addroot_mu);
-	lock(&finlock);
-	for (struct finalizer *f = finq; f; f = f->next)
-		greyobject(f->p);
-	unlock(&finlock);
+	markroots_other(me, false);
 	drain_parallel();
+}
+
+/* Rescan the marked objects of a run of written heap pages: a pointer
+ * stored into an object after it was scanned is there.  Unmarked
+ * objects are skipped: if one is reachable it is scanned whole when
+ * the drain reaches it. */
+NO_SANITIZE static void scan_span_marked(struct mspan *s, uintptr_t lo,
+					 uintptr_t hi)
+{
+	uint64_t *mb = span_markbits(s);
+	uint32_t i, last;
+
+	if (s->nelems == 1) {
+		if (bit_get(mb, 0))
+			scanblock(lo, hi);
+		return;
+	}
+	i = span_objindex(s, lo);
+	last = span_objindex(s, hi - 1);
+	if (last >= s->nelems)
+		last = s->nelems - 1;
+	for (; i <= last; i++) {
+		uintptr_t a, b;
+
+		if (!mb[i >> 6] >> (i & 63)) {	/* no mark left in the word */
+			i |= 63;
+			continue;
+		}
+		if (!bit_get(mb, i))
+			continue;
+		a = span_objbase(s, i);
+		b = a + s->elemsize;
+		scanblock(a > lo ? a : lo, b < hi ? b : hi);
+	}
+}
+
+static void scan_heap_written(uintptr_t lo, uintptr_t hi)
+{
+	while (lo < hi) {
+		struct mspan *s = spanof(lo);
+		uintptr_t end;
+
+		if (!s) {
+			lo = (lo | (PAGE_SIZE_GC - 1)) + 1;
+			continue;
+		}
+		end = s->base + (s->npages << PAGE_SHIFT);
+		if (end > hi)
+			end = hi;
+		if (!spanclass_noscan(s->spanclass))
+			scan_span_marked(s, lo, end);
+		lo = end;
+	}
+}
+
+static void rescan_heap(uintptr_t lo, uintptr_t hi)
+{
+	for (uintptr_t a = lo; a < hi; a += ARENA_BYTES)
+		if (__atomic_load_n(&arena_l1[a >> ARENA_SHIFT],
+				    __ATOMIC_ACQUIRE))
+			dirty_each(a, a + ARENA_BYTES, scan_heap_written);
+}
+
+/*
+ * The final pause of a concurrent mark (Go's mark termination): every
+ * stack whole (from its saved sp), the runtime's roots whole, and of
+ * the data segments, goro_add_root ranges and heap only the pages
+ * written since dirty_clear(); then drain.
+ */
+static void rescan_stopped(struct g *me)
+{
+	scan_mystack(me);
+	lock(&allglock);
+	for (size_t i = 0; i < allglen; i++)
+		scan_g(allgs[i], me);
+	unlock(&allglock);
+	markroots_other(me, true);
+	rescan_heap(mheap_->arena_lo, mheap_->arena_hi);
+	t_rescanned = nanotime();
+	drain_parallel();
+}
+
+/* Point this thread's marker at gcw_main.  Not inlined: the goroutine
+ * that marks concurrently may wake on another thread after a sleep,
+ * and the TLS address must be computed again. */
+static __attribute__((noinline)) void gcw_bind(void)
+{
+	tls_gcw = &gcw_main;
+}
+
+/*
+ * The concurrent mark, on the collecting goroutine, with the world
+ * running: the roots as they are now, then the grey objects in slices
+ * of MARK_SLICE_NS.  It runs between goro_syscall_enter and _exit, so
+ * its P goes on running goroutines and the marking thread competes with
+ * them for CPUs in the kernel, not for a P in the scheduler (a
+ * goroutine that slept between slices would wait behind whole time
+ * slices of the mutators).  Its share is Go's background utilisation
+ * goal, 25% of GOMAXPROCS: with 4 Ps or more it marks continuously (one
+ * thread: 1/GOMAXPROCS at most), with fewer it sleeps between slices to
+ * keep to GOMAXPROCS / 4 of one CPU.
+ */
+#define MARK_SLICE_NS	(200 * 1000)
+#define MARK_BATCH	256
+#define ASSIST_BATCH	1024
+
+/* Held by whoever drains gcw_main during a concurrent mark: the marker
+ * (a batch at a time) or an assist, so markbits need no atomics. */
+static pthread_mutex_t markmu = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * Mark assist (Go's gcAssistAlloc): a goroutine that takes a new span
+ * while the heap is over its goal during a concurrent mark scans
+ * ASSIST_BATCH grey objects first, for the marker, so that a program
+ * allocating faster than the marker marks pays for it in its own time
+ * and the heap stops running away from the goal.  No grey object left
+ * (the marker holds the last ones): nothing to do.
+ */
+static void gc_assist(void)
+{
+	struct m *mp = getm();
+
+	/* the marker takes runtime locks while it holds markmu */
+	if (mp && mp->locks)
+		return;
+	pthread_mutex_lock(&markmu);
+	if (__atomic_load_n(&gcphase, __ATOMIC_RELAXED) == GC_MARK &&
+	    gcw_main.sp) {
+		gcw_bind();
+		drain_work(&gcw_main, false, ASSIST_BATCH);
+		__atomic_add_fetch(&nassist, 1, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&markmu);
+}
+
+/* Drain gcw_main in slices within the CPU budget (see above). */
+static void drain_paced(int32_t procs)
+{
+	for (;;) {
+		int64_t t = nanotime(), el = 0;
+		struct timespec ts;
+		bool more;
+
+		do {
+			pthread_mutex_lock(&markmu);
+			gcw_bind();
+			more = drain_work(&gcw_main, false, MARK_BATCH);
+			pthread_mutex_unlock(&markmu);
+			el = nanotime() - t;
+		} while (more && el < MARK_SLICE_NS);
+		if (!more)
+			break;
+		/* over the goal: the budget is spent, finish first */
+		if (procs >= 4 || __atomic_load_n(&heap_live, __ATOMIC_RELAXED) >
+				  __atomic_load_n(&next_gc, __ATOMIC_RELAXED))
+			continue;
+		el = el * (4 - procs) / procs;
+		ts.tv_sec = el / 1000000000;
+		ts.tv_nsec = el % 1000000000;
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void mark_concurrent(struct g *me)
+{
+	int32_t procs = __atomic_load_n(&gomaxprocs, __ATOMIC_RELAXED);
+
+	lock(&mheap_->lock);
+	arena_lo_inv = ~mheap_->arena_lo;
+	arena_hi_inv = ~mheap_->arena_hi;
+	unlock(&mheap_->lock);
+	goro_syscall_enter();
+	/* assists drain gcw_main too: the root scan pushes under markmu */
+	pthread_mutex_lock(&markmu);
+	gcw_bind();
+	scan_mystack(me);
+	for (size_t i = 0;; i++) {
+		struct g *gp;
+
+		lock(&allglock);
+		gp = i < allglen ? allgs[i] : NULL;
+		unlock(&allglock);
+		if (!gp)
+			break;
+		scan_g_concurrent(gp, me);
+	}
+	markroots_other(me, false);
+	pthread_mutex_unlock(&markmu);
+	drain_paced(procs);
+	goro_syscall_exit();
 }
 
 static bool ismarked(uintptr_t p)
@@ -879,6 +1393,13 @@ static void gcpace(void)
 			goal = lgoal;
 	}
 	__atomic_store_n(&next_gc, goal, __ATOMIC_RELAXED);
+	/* A concurrent mark starts early enough to end near the goal: the
+	 * program allocates while it runs (Go's trigger, fixed at 7/8 of
+	 * the way from the marked heap to the goal). */
+	if (__atomic_load_n(&dirty_mode, __ATOMIC_RELAXED) > DIRTY_NONE &&
+	    goal > marked && goal != UINT64_MAX)
+		goal -= (goal - marked) / 8;
+	__atomic_store_n(&gc_trigger, goal, __ATOMIC_RELAXED);
 }
 
 static int32_t parse_gogc(void)
@@ -939,33 +1460,45 @@ void gc_init_once(void)
  * A cycle
  * ------------------------------------------------------------------- */
 
-static void gctrace(uint32_t n, int64_t t0, int64_t tmark, int64_t tsweep,
-		    int64_t tend, uint64_t before, uint64_t marked,
-		    int nfinq, bool forced)
+/* Go's line; the three clock times are the concurrent start (clearing
+ * the soft-dirty bits: no pause), the concurrent mark, and the pause
+ * (rescan and mark termination + sweep). */
+static void gctrace(uint32_t n, int64_t t0, int64_t tconc, int64_t tstw,
+		    int64_t tsweep, int64_t tend, uint64_t before,
+		    uint64_t marked, int nfinq, bool forced)
 {
-	char buf[256];
+	char buf[384];
 	int len;
 
 	len = snprintf(buf, sizeof(buf),
-		       "gc %u @%.3fs %d%%: %.3f+%.3f+%.3f ms clock, "
+		       "gc %u @%.3fs %d%%: %.3f+%.3f+%.3f ms clock "
+		       "(pause %.3f stop + %.3f rescan + %.3f mark + "
+		       "%.3f sweep), "
 		       "%llu->%llu->%llu MB, %llu MB goal, %d P, "
-		       "%d finalizers queued%s\n",
+		       "%llu assists, %d finalizers queued%s [%s]\n",
 		       n, (double)(t0 - gc_start_time) / 1e9, 0,
-		       (double)(tmark - t0) / 1e6,
-		       (double)(tsweep - tmark) / 1e6,
+		       (double)(tconc - t0) / 1e6,
+		       (double)(tstw - tconc) / 1e6,
+		       (double)(tend - tstw) / 1e6,
+		       (double)(t_stopped - tstw) / 1e6,
+		       (double)(t_rescanned - t_stopped) / 1e6,
+		       (double)(tsweep - t_rescanned) / 1e6,
 		       (double)(tend - tsweep) / 1e6,
 		       (unsigned long long)(before >> 20),
 		       (unsigned long long)(before >> 20),
 		       (unsigned long long)(marked >> 20),
 		       (unsigned long long)(next_gc >> 20),
 		       __atomic_load_n(&gomaxprocs, __ATOMIC_RELAXED),
-		       nfinq, forced ? " (forced)" : "");
+		       (unsigned long long)__atomic_exchange_n(&nassist, 0,
+							       __ATOMIC_RELAXED),
+		       nfinq, forced ? " (forced)" : "", gcmode_name());
 	if (len > 0 && write(2, buf, (size_t)len) < 0)
 		return;
 }
 
-/* The world is stopped and the heap locked: flush, mark, sweep. */
-static int gc_stopped(struct g *me, int64_t *tmark, int64_t *tsweep)
+/* The world is stopped: flush, mark (or finish a concurrent mark),
+ * sweep. */
+static int gc_stopped(struct g *me, bool conc, int64_t *tsweep)
 {
 	struct mcache *lc = lockedcache_lock();
 	int nfinq;
@@ -977,10 +1510,12 @@ static int gc_stopped(struct g *me, int64_t *tmark, int64_t *tsweep)
 	lock(&mheap_->lock);
 	arena_lo_inv = ~mheap_->arena_lo;
 	arena_hi_inv = ~mheap_->arena_hi;
-	*tmark = nanotime();
 	GORO_PROBE1(gc_mark, num_gc + 1);
-	tls_gcw = &gcw_main;
-	markroots(me);
+	gcw_bind();
+	if (conc)
+		rescan_stopped(me);
+	else
+		markroots(me);
 	nfinq = markfinalizers();
 	*tsweep = nanotime();
 	GORO_PROBE1(gc_sweep, num_gc + 1);
@@ -995,10 +1530,11 @@ static int gc_stopped(struct g *me, int64_t *tmark, int64_t *tsweep)
 NO_SANITIZE static void gc_run(bool forced, uint32_t seen)
 {
 	struct g *me = getg();
-	int64_t t0, tmark, tsweep, tend;
+	int64_t t0, tconc, tstw, tsweep, tend;
 	uint64_t before, pause;
 	uint32_t n;
 	int nfinq;
+	bool conc;
 
 	goro_sema_acquire(&worldsema);
 	if (!forced && __atomic_load_n(&num_gc, __ATOMIC_RELAXED) != seen) {
@@ -1008,18 +1544,36 @@ NO_SANITIZE static void gc_run(bool forced, uint32_t seen)
 	}
 	t0 = nanotime();
 	GORO_PROBE2(gc_start, seen + 1, forced);
+	if (unlikely(dirty_mode < 0))
+		dirty_init();
+	before = __atomic_load_n(&heap_live, __ATOMIC_RELAXED);
+	/* No first pause: once the bits are clear, every later write is
+	 * seen by the final pause, and what was written before is what the
+	 * concurrent mark reads. */
+	conc = dirty_mode != DIRTY_NONE && !dirty_clear();
+	tconc = nanotime();
+	if (conc) {
+		__atomic_store_n(&gcphase, GC_MARK, __ATOMIC_RELAXED);
+		mark_concurrent(me);
+		/* no assist from here on: a foreign thread (which the pause
+		 * does not stop) must not drain gcw_main under the pause */
+		pthread_mutex_lock(&markmu);
+		__atomic_store_n(&gcphase, GC_OFF, __ATOMIC_RELAXED);
+		pthread_mutex_unlock(&markmu);
+	}
+	tstw = nanotime();
 	stoptheworld_gc();
+	t_stopped = t_rescanned = nanotime();
 	/* spill callee-saved registers into this frame: scanned below */
 	__builtin_unwind_init();
-	before = __atomic_load_n(&heap_live, __ATOMIC_RELAXED);
-	nfinq = gc_stopped(me, &tmark, &tsweep);
+	nfinq = gc_stopped(me, conc, &tsweep);
 	__atomic_store_n(&heap_live, sweep_marked, __ATOMIC_RELAXED);
 	__atomic_store_n(&heap_marked, sweep_marked, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&nfree, sweep_nfreed, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&freed_bytes, sweep_freed, __ATOMIC_RELAXED);
 	gcpace();
 	tend = nanotime();
-	pause = (uint64_t)(tend - t0);
+	pause = (uint64_t)(tend - tstw);
 	n = __atomic_load_n(&num_gc, __ATOMIC_RELAXED);
 	__atomic_store_n(&pause_ring[n % 256], pause, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&pause_total, pause, __ATOMIC_RELAXED);
@@ -1042,8 +1596,8 @@ NO_SANITIZE static void gc_run(bool forced, uint32_t seen)
 	}
 	goro_sema_release(&worldsema, false);
 	if (debug.gctrace)
-		gctrace(n + 1, t0, tmark, tsweep, tend, before, sweep_marked,
-			nfinq, forced);
+		gctrace(n + 1, t0, tconc, tstw, tsweep, tend, before,
+			sweep_marked, nfinq, forced);
 	if (nfinq)
 		wakefing();
 	if (memlimit != INT64_MAX) {
@@ -1069,6 +1623,14 @@ void gc_maybe_start(void)
 	static uint32_t stresscount;
 	uint32_t seen = __atomic_load_n(&num_gc, __ATOMIC_ACQUIRE);
 
+	/* a concurrent mark is on: allocation goes on meanwhile, and pays
+	 * with marking work once over the goal */
+	if (__atomic_load_n(&gcphase, __ATOMIC_RELAXED) != GC_OFF) {
+		if (__atomic_load_n(&heap_live, __ATOMIC_RELAXED) >
+		    __atomic_load_n(&next_gc, __ATOMIC_RELAXED))
+			gc_assist();
+		return;
+	}
 	if (unlikely(debug.gcstress)) {
 		if (__atomic_add_fetch(&stresscount, 1, __ATOMIC_RELAXED) %
 		    (uint32_t)debug.gcstress == 0 && can_collect())
@@ -1076,7 +1638,7 @@ void gc_maybe_start(void)
 		return;
 	}
 	if (__atomic_load_n(&heap_live, __ATOMIC_RELAXED) <
-	    __atomic_load_n(&next_gc, __ATOMIC_RELAXED) || !can_collect())
+	    __atomic_load_n(&gc_trigger, __ATOMIC_RELAXED) || !can_collect())
 		return;
 	gc_run(false, seen);
 }

@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: MIT
+/*
+ * gc_conc: the concurrent mark against mutators that hide objects from
+ * it.  Two goroutines (on two Ps when there are two) keep an old graph
+ * of holders that the collector scans early in each mark, and over and
+ * over store a fresh object (with a fresh child) into a holder, or move
+ * a holder's kid into another holder, each time dropping the only
+ * other reference.  A third goroutine forces collections one after another
+ * meanwhile, and an old ballast list keeps each mark long enough for
+ * the mutators to run inside it.
+ *
+ * The fresh object is allocated after the mark began and is reachable
+ * only through a holder that was already scanned: only the final
+ * pause's rescan of the written heap pages finds it.  So without that
+ * rescan this test fails: checksums break (the object is freed and its
+ * slot zeroed or reused), or its finalizer runs while it is still
+ * linked ("alive" set), or ASan reports the use after free.
+ *
+ * It runs twice: with GORODEBUG=gcconc=1 (the concurrent mark with
+ * soft-dirty tracking where the kernel has it - the VM's kernels do -
+ * and the stop-the-world mark otherwise) and with gcconc=2 (a
+ * concurrent mark that rescans every heap page), so that the
+ * concurrent machinery runs on any kernel.
+ */
+#include "kselftest_harness.h"
+#include "sched_test.h"
+
+static uint64_t mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	return x;
+}
+
+#define NHOLD		(TSAN ? 512 : 4096)
+#define NKIDS		4
+#define NBALLAST	(TSAN ? 20000 : 300000)
+#define RUN_NS		(SANITIZED ? 1500 : 1000) * 1000 * 1000LL
+
+struct cnode {
+	uint64_t id;
+	uint64_t check;
+	uint32_t alive;		/* atomic: linked from a holder */
+	uint32_t pad;
+	struct cnode *sub;	/* a fresh child, allocated just before */
+	uint64_t tail[5];
+};
+
+struct holder {
+	uint64_t id;
+	struct cnode *kid[NKIDS];
+	uint64_t check;
+};
+
+struct bnode {
+	struct bnode *next;
+	uint64_t v;
+};
+
+struct mut {
+	int idx;
+	struct holder **hold;	/* goro_alloc'd, old */
+	long iters, bad, checked, made, nfin;
+	struct goro_waitgroup *wg;
+};
+
+static struct bnode *ballast;		/* a global: a root */
+static struct mut muts[2];
+static long fin_ran, fin_bad;		/* atomic */
+static bool stop;			/* atomic */
+static struct goro_memstats st0, st1;
+static long ballast_bad;
+
+static void cnode_fin(void *p)
+{
+	struct cnode *c = p;
+
+	__atomic_add_fetch(&fin_ran, 1, __ATOMIC_RELAXED);
+	/* unreachable, says the collector: then nothing links it */
+	if (__atomic_load_n(&c->alive, __ATOMIC_RELAXED) ||
+	    c->check != mix(c->id))
+		__atomic_add_fetch(&fin_bad, 1, __ATOMIC_RELAXED);
+}
+
+static struct cnode *cnode_new(uint64_t id)
+{
+	struct cnode *c = goro_alloc(sizeof(*c));
+	struct cnode *s = goro_alloc(sizeof(*s));
+
+	s->id = ~id;
+	s->check = mix(~id);
+	for (int i = 0; i < 5; i++)
+		s->tail[i] = mix(~id + (uint64_t)i);
+	c->id = id;
+	c->check = mix(id);
+	for (int i = 0; i < 5; i++)
+		c->tail[i] = mix(id + (uint64_t)i);
+	c->sub = s;
+	return c;
+}
+
+static bool cnode_ok(const struct cnode *c)
+{
+	const struct cnode *s = c->sub;
+
+	if (c->check != mix(c->id) || !s || s->check != mix(s->id) ||
+	    s->id != ~c->id)
+		return false;
+	for (int i = 0; i < 5; i++)
+		if (c->tail[i] != mix(c->id + (uint64_t)i) ||
+		    s->tail[i] != mix(s->id + (uint64_t)i))
+			return false;
+	return true;
+}
+
+static long verify_holder(const struct holder *h, long *checked)
+{
+	long bad = h->check != mix(h->id);
+
+	for (int k = 0; k < NKIDS; k++) {
+		if (!h->kid[k])
+			continue;
+		bad += !cnode_ok(h->kid[k]);
+		(*checked)++;
+	}
+	return bad;
+}
+
+static void drop(struct cnode *c)
+{
+	if (c)
+		__atomic_store_n(&c->alive, 0, __ATOMIC_RELAXED);
+}
+
+static void mutator(void *arg)
+{
+	struct mut *m = arg;
+	uint64_t r = (uint64_t)m->idx + 7, id = (uint64_t)(m->idx + 1) << 40;
+
+	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
+		struct holder *a, *b;
+		int ka, kb;
+
+		r = mix(r + 0x9e37);
+		a = m->hold[r % NHOLD];
+		b = m->hold[(r >> 20) % NHOLD];
+		ka = (int)(r >> 40) % NKIDS;
+		kb = (int)(r >> 50) % NKIDS;
+		if (r & (1ULL << 60)) {
+			/* a fresh object into an old, scanned holder */
+			struct cnode *c = cnode_new(++id);
+
+			__atomic_store_n(&c->alive, 1, __ATOMIC_RELAXED);
+			/* every 64th: a finalizer proves when it is freed */
+			if (!(++m->made & 63) &&
+			    goro_set_finalizer(c, cnode_fin) == 0)
+				m->nfin++;
+			drop(a->kid[ka]);
+			a->kid[ka] = c;
+		} else if (a != b || ka != kb) {
+			/* move: b's kid now lives only in a */
+			drop(a->kid[ka]);
+			a->kid[ka] = b->kid[kb];
+			b->kid[kb] = NULL;
+		}
+		if (!(++m->iters & 1023))
+			m->bad += verify_holder(m->hold[(r >> 8) % NHOLD],
+						&m->checked);
+		if (!(m->iters & 4095))
+			goro_yield();
+	}
+	for (int i = 0; i < NHOLD; i++)
+		m->bad += verify_holder(m->hold[i], &m->checked);
+	goro_waitgroup_done(m->wg);
+}
+
+static void collector(void *arg)
+{
+	/* a short gap: with a stop-the-world mark (no soft-dirty), back
+	 * to back collections would leave the mutators almost no time */
+	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
+		if (goro_gc())
+			break;
+		goro_sleep(2 * 1000 * 1000);
+	}
+	goro_waitgroup_done(arg);
+}
+
+static void setup(struct mut *m, int idx, struct goro_waitgroup *wg)
+{
+	m->idx = idx;
+	m->wg = wg;
+	m->hold = goro_alloc(NHOLD * sizeof(*m->hold));
+	for (int i = 0; i < NHOLD; i++) {
+		struct holder *h = goro_alloc(sizeof(*h));
+
+		h->id = (uint64_t)idx << 32 | (uint64_t)i;
+		h->check = mix(h->id);
+		m->hold[i] = h;
+	}
+}
+
+static void conc_main(void *arg)
+{
+	struct goro_waitgroup wg = { 0 }, cwg = { 0 };
+	int64_t t0;
+
+	(void)arg;
+	for (long i = 0; i < NBALLAST; i++) {
+		struct bnode *b = goro_alloc(sizeof(*b));
+
+		b->v = mix((uint64_t)i);
+		b->next = ballast;
+		ballast = b;
+	}
+	goro_waitgroup_add(&wg, 2);
+	for (int i = 0; i < 2; i++)
+		setup(&muts[i], i, &wg);
+	goro_gc();		/* holders and ballast are old from here */
+	goro_read_memstats(&st0);
+	goro_waitgroup_add(&cwg, 1);
+	go(collector, &cwg);
+	for (int i = 0; i < 2; i++)
+		go(mutator, &muts[i]);
+	/* at least RUN_NS and 6 collections (slow machines, emulators),
+	 * at most a minute */
+	t0 = goro_nanotime();
+	for (;;) {
+		int64_t el = goro_nanotime() - t0;
+
+		goro_read_memstats(&st1);
+		if ((el >= RUN_NS && st1.num_gc - st0.num_gc >= 6) ||
+		    el >= 60 * 1000 * 1000 * 1000LL)
+			break;
+		goro_sleep(10 * 1000 * 1000);
+	}
+	__atomic_store_n(&stop, true, __ATOMIC_RELAXED);
+	goro_waitgroup_wait(&wg);
+	goro_waitgroup_wait(&cwg);
+	goro_read_memstats(&st1);
+	/* the ballast was never touched: every node intact */
+	for (long i = NBALLAST - 1; ballast; ballast = ballast->next, i--)
+		ballast_bad += ballast->v != mix((uint64_t)i);
+	/* unlink everything: every finalizer may now run */
+	for (int i = 0; i < 2; i++)
+		for (int h = 0; h < NHOLD; h++)
+			for (int k = 0; k < NKIDS; k++) {
+				drop(muts[i].hold[h]->kid[k]);
+				muts[i].hold[h]->kid[k] = NULL;
+			}
+	for (int i = 0; i < 4; i++) {
+		goro_gc();
+		goro_sleep(20 * 1000 * 1000);
+	}
+}
+
+static void run(struct __test_metadata *_metadata, const char *gorodebug)
+{
+	const char *env = getenv("GORODEBUG");
+	char buf[256];
+	long nfin = 0;
+
+	if (gorodebug) {
+		snprintf(buf, sizeof(buf), "%s%s%s", env ? env : "",
+			 env && *env ? "," : "", gorodebug);
+		setenv("GORODEBUG", buf, 1);
+	}
+	ASSERT_EQ(0, goro_main(conc_main, NULL));
+	for (int i = 0; i < 2; i++) {
+		EXPECT_EQ(0, muts[i].bad);
+		EXPECT_GT(muts[i].iters, 10000);
+		EXPECT_GT(muts[i].checked, NHOLD);
+		nfin += muts[i].nfin;
+	}
+	EXPECT_EQ(0, ballast_bad);
+	EXPECT_EQ(0, __atomic_load_n(&fin_bad, __ATOMIC_RELAXED));
+	/* collections ran under the mutators, and freed what they dropped */
+	EXPECT_GE(st1.num_gc - st0.num_gc, 5);
+	EXPECT_GT(st1.frees, st0.frees + 10000);
+	/* conservative stacks may keep a few alive: most, not all */
+	EXPECT_GT(nfin, 100);
+	EXPECT_GT(__atomic_load_n(&fin_ran, __ATOMIC_RELAXED), nfin / 2);
+	TH_LOG("%ld+%ld iterations, %u collections, %ld of ~%ld finalizers",
+	       muts[0].iters, muts[1].iters, st1.num_gc - st0.num_gc,
+	       fin_ran, nfin);
+}
+
+TEST(mutate_during_mark)
+{
+	run(_metadata, "gcconc=1");
+}
+
+TEST(mutate_during_mark_all_pages)
+{
+	run(_metadata, "gcconc=2");
+}
+
+TEST_HARNESS_MAIN
