@@ -169,6 +169,8 @@ static void echo_conn(void *arg)
 }
 
 /* Accept until the listener is closed; -ECANCELED or -EBADF then. */
+static struct tgate server_gate;
+
 static void echo_server(void *arg)
 {
 	int lfd = (int)(intptr_t)arg, fd;
@@ -176,6 +178,21 @@ static void echo_server(void *arg)
 	while ((fd = goro_accept(lfd, NULL, NULL)) >= 0)
 		go(echo_conn, (void *)(intptr_t)fd);
 	CHECK(fd == -ECANCELED || fd == -EBADF);
+	tgate_done(&server_gate);
+}
+
+static void start_server(int lfd)
+{
+	tgate_add(&server_gate, 1);
+	go(echo_server, (void *)(intptr_t)lfd);
+}
+
+/* Close the listener and wait for its server to see it: until then the
+ * next socket could reuse the fd number under its goro_accept. */
+static void stop_server(int lfd)
+{
+	CHECK_EQ(0, goro_close(lfd));
+	tgate_wait(&server_gate);
 }
 
 /* Dial addr, exchange a message through the echo server. */
@@ -213,41 +230,41 @@ static void addr_main(void *arg)
 
 	lfd = goro_net_listen("tcp:127.0.0.1:0");
 	CHECK_GE(lfd, 0);
-	go(echo_server, (void *)(intptr_t)lfd);
+	start_server(lfd);
 	snprintf(addr, sizeof(addr), "tcp:127.0.0.1:%d", bound_port(lfd));
 	roundtrip(addr);
 	snprintf(addr, sizeof(addr), "tcp4:localhost:%d", bound_port(lfd));
 	roundtrip(addr);
 	snprintf(addr, sizeof(addr), "tcp::%d", bound_port(lfd));
 	roundtrip(addr);	/* empty host dials loopback */
-	CHECK_EQ(0, goro_close(lfd));
+	stop_server(lfd);
 
 	lfd = goro_net_listen("tcp6:[::1]:0");
 	if (lfd == -EADDRNOTAVAIL || lfd == -EAFNOSUPPORT) {
 		printf("# no IPv6 loopback: skipping tcp6\n");
 	} else {
 		CHECK_GE(lfd, 0);
-		go(echo_server, (void *)(intptr_t)lfd);
+		start_server(lfd);
 		snprintf(addr, sizeof(addr), "tcp:[::1]:%d", bound_port(lfd));
 		roundtrip(addr);
-		CHECK_EQ(0, goro_close(lfd));
+		stop_server(lfd);
 	}
 
 	snprintf(addr, sizeof(addr), "unix:@goro-net-api-%d", getpid());
 	lfd = goro_net_listen(addr);
 	CHECK_GE(lfd, 0);
 	CHECK_EQ(-EADDRINUSE, goro_net_listen(addr));
-	go(echo_server, (void *)(intptr_t)lfd);
+	start_server(lfd);
 	roundtrip(addr);
-	CHECK_EQ(0, goro_close(lfd));
+	stop_server(lfd);
 
 	snprintf(addr, sizeof(addr), "unix:/tmp/goro-net-api-%d.sock", getpid());
 	unlink(addr + 5);
 	lfd = goro_net_listen(addr);
 	CHECK_GE(lfd, 0);
-	go(echo_server, (void *)(intptr_t)lfd);
+	start_server(lfd);
 	roundtrip(addr);
-	CHECK_EQ(0, goro_close(lfd));
+	stop_server(lfd);
 	unlink(addr + 5);
 	CHECK_EQ(-ENOENT, goro_net_dial(addr));
 
