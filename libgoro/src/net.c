@@ -191,7 +191,7 @@ GORO_API int goro_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 			/* as Go; fails harmlessly on Unix sockets */
 			setsockopt(nfd, IPPROTO_TCP, TCP_NODELAY, &one,
 				   sizeof(one));
-			err = pd_attach(nfd, NULL);
+			err = pd_attach_socket(nfd);
 			if (err)
 				close(nfd);
 			else
@@ -411,7 +411,7 @@ GORO_API int goro_net_listen(const char *addr)
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0 ||
 	    listen(fd, LISTEN_BACKLOG) < 0)
 		goto out_errno;
-	err = pd_attach(fd, NULL);
+	err = pd_attach_socket(fd);
 	if (err)
 		goto out_close;
 	return fd;
@@ -438,7 +438,7 @@ GORO_API int goro_net_dial(const char *addr)
 	/* Go sets TCP_NODELAY on every TCP connection: so do we. */
 	if (ss.ss_family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	err = pd_attach(fd, NULL);
+	err = pd_attach_socket(fd);
 	if (err) {
 		close(fd);
 		return err;

@@ -465,11 +465,11 @@ static void pd_free(struct polldesc *pd)
 	unlock(&pdcachelock);
 }
 
-int pd_attach(int fd, struct polldesc **pdp)
+/* Attach an fd already known to be non-blocking, a socket or not. */
+static int pd_attach_nonblock(int fd, bool is_sock, struct polldesc **pdp)
 {
 	struct polldesc *pd;
-	struct stat st;
-	int flags, err;
+	int err;
 
 	if (fd < 0 || fd >= PDTAB_L1 * PDTAB_L2)
 		return -EBADF;
@@ -478,17 +478,12 @@ int pd_attach(int fd, struct polldesc **pdp)
 		return err;
 	if (pd_lookup(fd))
 		return -EEXIST;
-	flags = fcntl(fd, F_GETFL);
-	if (flags < 0 || fstat(fd, &st) < 0)
-		return -errno;
-	if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-		return -errno;
 	pd = pd_alloc();
 	if (!pd)
 		return -ENOMEM;
 	lock(&pd->lock);
 	pd->fd = fd;
-	pd->is_sock = S_ISSOCK(st.st_mode);
+	pd->is_sock = is_sock;
 	pd->closing = false;
 	pd->rseq++;
 	pd->wseq++;
@@ -515,6 +510,30 @@ out_free:
 	__atomic_store_n(&pd->ref, PD_CLOSING, __ATOMIC_RELEASE);
 	pd_free(pd);
 	return err;
+}
+
+/* Any fd: learn what it is and make it non-blocking first. */
+int pd_attach(int fd, struct polldesc **pdp)
+{
+	struct stat st;
+	int flags;
+
+	if (fd < 0 || fd >= PDTAB_L1 * PDTAB_L2)
+		return -EBADF;
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fstat(fd, &st) < 0)
+		return -errno;
+	if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return -errno;
+	return pd_attach_nonblock(fd, S_ISSOCK(st.st_mode), pdp);
+}
+
+/* A socket the runtime made with SOCK_NONBLOCK (socket, accept4): the
+ * F_GETFL and fstat of pd_attach would tell nothing new, and cost two
+ * syscalls per accepted connection (bench/accept). */
+int pd_attach_socket(int fd)
+{
+	return pd_attach_nonblock(fd, true, NULL);
 }
 
 /* Take a reference on fd's descriptor for one API call, or NULL (not

@@ -115,6 +115,7 @@ void injectglist(struct gqueue *q);
 
 /* The I/O API's side (net.c). */
 int pd_attach(int fd, struct polldesc **pdp);
+int pd_attach_socket(int fd);
 struct polldesc *pd_acquire(int fd);
 void pd_release(struct polldesc *pd);
 int pd_close(int fd);

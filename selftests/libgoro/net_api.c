@@ -474,6 +474,88 @@ TEST(half_close)
 
 /* ----------------------------------------------------------------- */
 
+/*
+ * Accepted sockets skip pd_attach's F_GETFL and fstat (accept4 made them
+ * non-blocking): each must still come out non-blocking, close-on-exec,
+ * attached, and known to be a socket (is_sock: writes go through
+ * send(MSG_NOSIGNAL)); a write to the reset peer fails with an error.
+ * 64 dialers connect at once.
+ */
+#define MANY_CONNS	64
+
+static int many_accepted;
+
+static void many_server(void *arg)
+{
+	char buf[16];
+	struct polldesc *pd;
+	ssize_t n = 0;
+	int fd, fl;
+
+	(void)arg;
+	for (int i = 0; i < MANY_CONNS; i++) {
+		fd = goro_accept(lfd_shared, NULL, NULL);
+		CHECK_GE(fd, 0);
+		if (fd < 0)
+			break;
+		fl = fcntl(fd, F_GETFL);
+		CHECK(fl >= 0 && (fl & O_NONBLOCK));
+		CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+		CHECK_EQ(-EEXIST, goro_fd_attach(fd));
+		pd = pd_acquire(fd);
+		CHECK(pd && pd->is_sock);
+		if (pd)
+			pd_release(pd);
+		/* the dialer sent one byte, then reset the connection */
+		CHECK_EQ(1, read_full(fd, buf, 1));
+		n = goro_read(fd, buf, 1);
+		CHECK(n == 0 || n == -ECONNRESET);
+		/* the reset is reported once (ECONNRESET), then EPIPE */
+		for (int k = 0; k < 4; k++) {
+			n = goro_write(fd, "x", 1);
+			if (n == -EPIPE)
+				break;
+			CHECK(n == 1 || n == -ECONNRESET);
+		}
+		CHECK_EQ(-EPIPE, n);
+		CHECK_EQ(0, goro_close(fd));
+		many_accepted++;
+	}
+}
+
+static void many_dialer(void *arg)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	int fd = goro_net_dial(shared_addr);
+
+	(void)arg;
+	CHECK_GE(fd, 0);
+	if (fd < 0)
+		return;
+	CHECK_EQ(1, goro_write(fd, "a", 1));
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	CHECK_EQ(0, goro_close(fd));
+}
+
+static void many_main(void *arg)
+{
+	(void)arg;
+	listen_loopback();
+	for (int i = 0; i < MANY_CONNS; i++)
+		go(many_dialer, NULL);
+	many_server(NULL);
+	CHECK_EQ(MANY_CONNS, many_accepted);
+	CHECK_EQ(0, goro_close(lfd_shared));
+}
+
+TEST(accept_many_concurrent_sockets)
+{
+	ASSERT_EQ(0, goro_main(many_main, NULL));
+	ASSERT_CHECKS();
+}
+
+/* ----------------------------------------------------------------- */
+
 static void reset_main(void *arg)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
