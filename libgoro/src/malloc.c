@@ -44,8 +44,9 @@
  * The refill path is also where the collector's work meets the
  * allocator (gc_maybe_start): a cycle starts there, an allocation over
  * the heap goal during a concurrent mark assists it there (mgc.c), and
- * a goroutine asked to yield (a stop-the-world waiting) does so there.  Exact counts (mallocs,
- * bytes) are per mcache, summed by goro_read_memstats.
+ * a goroutine asked to yield (a stop-the-world waiting) does so there.
+ * Exact counts (mallocs, bytes) are per mcache, summed by
+ * goro_read_memstats.
  */
 #include <errno.h>
 #include <pthread.h>

@@ -392,7 +392,8 @@ static const char *gcmode_name(void)
 	case DIRTY_ALL:
 		return "concurrent, every page rescanned (gcconc=2)";
 	default:
-		return "stop-the-world mark: no soft-dirty";
+		return debug.gcconc ? "stop-the-world mark: no soft-dirty"
+				    : "stop-the-world mark";
 	}
 }
 
