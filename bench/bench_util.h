@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static inline long bench_arg(int argc, char **argv, long def)
@@ -35,6 +38,46 @@ static inline void bench_print(const char *key, double v, const char *unit)
 {
 	printf("bench %s: goro=%.1f %s\n", key, v, unit);
 	fflush(stdout);
+}
+
+/*
+ * The network benchmarks' driver: fork a goro server (server_main
+ * writes its port, a uint16_t, to port_pipe[1]) with netpoll=poller
+ * added to the caller's GORODEBUG (kmod=0, kmodnetpoll=0 stay), run
+ * client against 127.0.0.1:port, then kill the server.
+ */
+static inline int bench_run_server(void (*server_main)(void *),
+				   int port_pipe[2], const char *poller,
+				   int (*client)(const char *hostport,
+						 const char *label,
+						 const char *sfx),
+				   const char *sfx)
+{
+	char hostport[32], env[256];
+	const char *dbg = getenv("GORODEBUG");
+	uint16_t port;
+	int status, err;
+	pid_t pid;
+
+	if (pipe(port_pipe))
+		return 1;
+	pid = fork();
+	if (pid == 0) {
+		snprintf(env, sizeof(env), "GORODEBUG=%s%snetpoll=%s",
+			 dbg ? dbg : "", dbg && *dbg ? "," : "", poller);
+		putenv(env);
+		goro_main(server_main, NULL);
+		_exit(1);
+	}
+	if (read(port_pipe[0], &port, sizeof(port)) != sizeof(port))
+		return 1;
+	snprintf(hostport, sizeof(hostport), "127.0.0.1:%u", port);
+	err = client(hostport, "goro", sfx);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	close(port_pipe[0]);
+	close(port_pipe[1]);
+	return err;
 }
 
 #endif

@@ -203,32 +203,7 @@ static void server_main(void *arg)
 
 static int run_goro(const char *poller, const char *sfx)
 {
-	char hostport[32], env[256];
-	const char *dbg = getenv("GORODEBUG");
-	uint16_t port;
-	int status, err;
-	pid_t pid;
-
-	if (pipe(port_pipe))
-		return 1;
-	pid = fork();
-	if (pid == 0) {
-		/* keep the caller's GORODEBUG (kmod=0, kmodnetpoll=0) */
-		snprintf(env, sizeof(env), "GORODEBUG=%s%snetpoll=%s",
-			 dbg ? dbg : "", dbg && *dbg ? "," : "", poller);
-		putenv(env);
-		goro_main(server_main, NULL);
-		_exit(1);
-	}
-	if (read(port_pipe[0], &port, sizeof(port)) != sizeof(port))
-		return 1;
-	snprintf(hostport, sizeof(hostport), "127.0.0.1:%u", port);
-	err = client(hostport, "goro", sfx);
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	close(port_pipe[0]);
-	close(port_pipe[1]);
-	return err;
+	return bench_run_server(server_main, port_pipe, poller, client, sfx);
 }
 
 int main(int argc, char **argv)
