@@ -79,7 +79,7 @@ int32_t netpoll_mode_byname(const char *s)
 static const struct netpoll_ops *pollops;	/* set once, by netpoll_init */
 static bool inited;				/* atomic */
 static struct rtlock initlock;
-static int32_t waiters;				/* atomic: Gs parked on I/O */
+int32_t netpoll_nwaiters;			/* atomic: Gs parked on I/O */
 
 /* fd -> polldesc */
 #define PDTAB_L2	4096
@@ -114,11 +114,6 @@ struct polldesc *pd_from_token(uint64_t token)
 bool netpoll_inited(void)
 {
 	return __atomic_load_n(&inited, __ATOMIC_ACQUIRE);
-}
-
-int32_t netpoll_waiters(void)
-{
-	return __atomic_load_n(&waiters, __ATOMIC_ACQUIRE);
 }
 
 static int netpoll_init(void)
@@ -214,7 +209,7 @@ static void netpollgoready(struct g *gp)
 {
 	if (!gp)
 		return;
-	__atomic_sub_fetch(&waiters, 1, __ATOMIC_RELEASE);
+	__atomic_sub_fetch(&netpoll_nwaiters, 1, __ATOMIC_RELEASE);
 	goready(gp);
 }
 
@@ -231,7 +226,7 @@ int32_t netpollready(struct gqueue *q, struct polldesc *pd, int modes)
 		gp = netpollunblock(pd, mode, true);
 		if (!gp)
 			continue;
-		__atomic_sub_fetch(&waiters, 1, __ATOMIC_RELEASE);
+		__atomic_sub_fetch(&netpoll_nwaiters, 1, __ATOMIC_RELEASE);
 		gp->schedlink = NULL;
 		if (q->tail)
 			q->tail->schedlink = gp;
@@ -252,7 +247,7 @@ static bool netpollblockcommit(struct g *gp, void *arg)
 					 (uintptr_t)gp, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return false;
-	__atomic_add_fetch(&waiters, 1, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&netpoll_nwaiters, 1, __ATOMIC_RELEASE);
 	return true;
 }
 

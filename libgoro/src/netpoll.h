@@ -107,7 +107,13 @@ int32_t netpollready(struct gqueue *q, struct polldesc *pd, int modes);
 
 /* The scheduler's side. */
 bool netpoll_inited(void);
-int32_t netpoll_waiters(void);
+/* Goroutines parked on I/O: read on every scheduling round (the direct
+ * switch included), so a load, not a call. */
+extern int32_t netpoll_nwaiters;
+static inline int32_t netpoll_waiters(void)
+{
+	return __atomic_load_n(&netpoll_nwaiters, __ATOMIC_ACQUIRE);
+}
 int32_t netpoll(int64_t deadline, struct gqueue *q);
 void netpoll_break(void);
 const char *netpoll_name(void);
