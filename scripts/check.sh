@@ -29,11 +29,18 @@ tally() {
 	s=$(sed -n 's/.* skip:\([0-9]*\).*/\1/p' <<<"$line")
 	pass=$((pass + p)) skip=$((skip + s))
 	fail=$((fail + f))
+	[ "$f" = 0 ] || show_failures "$log"
 	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
 		echo "not ok - $name: exit $rc with no failed case (see $log)"
 		fail=$((fail + 1))
 	fi
 	printf '%-60s pass:%s fail:%s skip:%s\n' "$name" "$p" "$f" "$s"
+}
+
+# show_failures LOG: the failed cases and the lines before each, so that the
+# tail of the output alone says what failed.
+show_failures() {
+	grep -a -B8 '^ *\(# \)\?not ok' "$1" | grep -av '# SKIP' | tail -n 60
 }
 
 finish() {
@@ -80,6 +87,7 @@ for s in $SERIES; do
 	f=$(sed -n 's/.* \([0-9]*\) failed.*/\1/p' <<<"$last")
 	sk=$(sed -n 's/.* \([0-9]*\) skipped.*/\1/p' <<<"$last")
 	pass=$((pass + ${p:-0})) fail=$((fail + ${f:-0})) skip=$((skip + ${sk:-0}))
+	[ "${f:-0}" = 0 ] || show_failures "$log"
 	if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then
 		echo "not ok - vm($s) failed (see $log)"
 		tail -n 30 "$log"

@@ -7,9 +7,13 @@
  * wake-up of the file, as EPOLLET gives.  A multishot poll that ends
  * without IORING_CQE_F_MORE (the kernel may end one, for instance when
  * the completion queue overflows) is armed again by the poll that reaps
- * its last CQE, unless the fd is being closed.  Close removes the poll
+ * its last CQE, unless the fd is being closed.  Close cancels the poll
  * by its token before close(2), so that the request's file reference
- * does not keep the socket open.
+ * does not keep the socket open.  It is IORING_OP_ASYNC_CANCEL, not
+ * POLL_REMOVE: a remove that meets the poll while a wake-up of it is
+ * being processed fails with -EALREADY and leaves the poll armed, and
+ * with it the socket (a peer waiting for our FIN waited forever), where
+ * a cancel marks the request so that its current owner ends it.
  *
  * Concurrency.  The submission queue is shared by every M: sqlock
  * serialises the SQE writers (attach, close, re-arm, break).  The
@@ -125,7 +129,7 @@ static void uring_close(struct polldesc *pd)
 	if (pd->armed) {
 		pd->armed = 0;
 		sqe = uring_sqe();
-		io_uring_prep_poll_remove(sqe, pd_token(pd));
+		io_uring_prep_cancel64(sqe, pd_token(pd), 0);
 		io_uring_sqe_set_data64(sqe, REMOVE_TOKEN);
 		if (skip_remove_cqe)
 			io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
