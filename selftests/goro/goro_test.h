@@ -224,6 +224,27 @@ static inline long goro_module_refcnt(void)
 }
 
 /*
+ * The module's refcount once it holds still: the preempt notifiers of
+ * threads that exited in earlier tests are reaped by a delayed work,
+ * which a slow VM may run well after those tests ended.  Unchanged for
+ * 200 ms (10 s at most); -1 if unreadable.
+ */
+static inline long goro_module_refcnt_settled(void)
+{
+	uint64_t until = goro_now_ns() + 10000 * NSEC_PER_MSEC;
+	long v = goro_module_refcnt(), last;
+	int same = 0;
+
+	while (v >= 0 && same < 20 && goro_now_ns() < until) {
+		usleep(10000);
+		last = v;
+		v = goro_module_refcnt();
+		same = v == last ? same + 1 : 0;
+	}
+	return v;
+}
+
+/*
  * Bad pointers every ioctl must answer with -EFAULT: NULL, a low odd
  * address, an unmapped page, a kernel address, the top of the address
  * space, a struct that runs off the end of a mapping into an unmapped

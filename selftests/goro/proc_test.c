@@ -323,7 +323,7 @@ TEST_F(proc, sigkill_parked_child)
 	pid_t pid;
 	int status;
 
-	before = goro_module_refcnt();
+	before = goro_module_refcnt_settled();
 	if (before < 0)
 		SKIP(return, "%s unreadable", GORO_MODULE_REFCNT);
 
@@ -471,7 +471,7 @@ TEST_F(proc, close_under_parked_thread)
 	struct iso_parker ip;
 	pthread_barrier_t registered;
 	pthread_t th;
-	long before = goro_module_refcnt();
+	long before = goro_module_refcnt_settled();
 
 	pthread_barrier_init(&registered, NULL, 2);
 	ip = (struct iso_parker){ .fd = self->fd, .ret = 1,

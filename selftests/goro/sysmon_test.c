@@ -765,7 +765,7 @@ TEST_F(sysmon, close_with_blocked_ms)
 	int pfd[2][2], i;
 	long before, last;
 
-	before = goro_module_refcnt();
+	before = goro_module_refcnt_settled();
 	ASSERT_LT(0, before);
 	ASSERT_EQ(0, install_handler(SIGUSR1));
 	ASSERT_EQ(0, sysmon_enable(self->fd, SLICE_NS, 20000, SIGUSR1));
@@ -826,7 +826,7 @@ TEST_F(sysmon, thread_exits_registered)
 	pthread_t th;
 	uint32_t slot;
 
-	before = goro_module_refcnt();
+	before = goro_module_refcnt_settled();
 	ASSERT_LT(0, before);
 	ASSERT_EQ(0, install_handler(SIGUSR1));
 	ASSERT_EQ(0, sysmon_enable(self->fd, SLICE_NS, 20000, SIGUSR1));
@@ -907,7 +907,7 @@ TEST_F(sysmon, fork_and_exit_while_enabled)
 	pid_t pid;
 	int status;
 
-	before = goro_module_refcnt();
+	before = goro_module_refcnt_settled();
 	ASSERT_LT(0, before);
 	ASSERT_EQ(0, sysmon_enable(self->fd, SLICE_NS, 20000, SIGURG));
 	ASSERT_EQ(0, goro_register(self->fd, &slot));

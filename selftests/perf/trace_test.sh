@@ -20,7 +20,10 @@ cat >"$d/vm.sh" <<'EOS'
 w=/tests/perf_workload
 perf buildid-cache --add $w
 perf probe -q -x $w -a 'sdt_libgoro:*' || echo "@@perf probe failed"
-GORODEBUG=kmodsysmon=1 perf record -q -e 'goro:*' -e 'sdt_libgoro:*' \
+# -a: goro:preempt and goro:handoff come from the kernel sysmon's timer,
+# in interrupt context on whatever CPU; a per-process recording keeps
+# only those that interrupt one of the workload's threads
+GORODEBUG=kmodsysmon=1 perf record -a -q -e 'goro:*' -e 'sdt_libgoro:*' \
 	-o /tmp/w.data -- $w
 perf record -q -e 'goro:*' -o /tmp/h.data -- /tests/handoff >/dev/null
 perf script -i /tmp/w.data >/tmp/w.txt 2>/dev/null
