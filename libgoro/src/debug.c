@@ -34,6 +34,7 @@
 
 struct debugvars debug = {
 	.kmod = 1,
+	.kmodsysmon = 1,
 	.kmodnetpoll = 1,
 
 	.stackguard = 1,
@@ -594,6 +595,13 @@ static void schedtrace_locked(int32_t procs, bool detailed)
 		print_str("]\n");
 		return;
 	}
+	/* what a stop-the-world still waits for, and Ms that lost their
+	 * P to goro.ko's hand-off and wait for one (Go's stopwait) */
+	print_str(" stopwait=");
+	print_i64(__atomic_load_n(&sched.stopwait, __ATOMIC_RELAXED));
+	print_str(" pwait=");
+	print_i64(__atomic_load_n(&sched.pwait, __ATOMIC_RELAXED) ?
+		  __atomic_load_n(&sched.pwait, __ATOMIC_RELAXED)->id : -1);
 	print_str("\n");
 	for (int32_t i = 0; i < procs; i++) {
 		struct p *pp = allp[i];

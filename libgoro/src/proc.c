@@ -1927,9 +1927,19 @@ static void starttheworld(void)
 	struct p *runnable, *pp;
 
 	lock(&sched.lock);
+	/*
+	 * Before procresize, not after as in Go: its pidleput hands a P
+	 * straight to an M waiting in handoff_lost, which may run its
+	 * goroutine into schedule() before we could clear the flag; seeing
+	 * it still set, that M stopped its P (gcstopm) for a stop-the-world
+	 * already over, and the next one waited for that P forever
+	 * (gc_stress foreign_thread_allocates under host load).  Nobody
+	 * else holds a P meanwhile, and those who test the flag under
+	 * sched.lock wait for us.
+	 */
+	__atomic_store_n(&sched.gcwaiting, 0, __ATOMIC_RELEASE);
 	runnable = procresize(newprocs ? newprocs : gomaxprocs, mp);
 	newprocs = 0;
-	__atomic_store_n(&sched.gcwaiting, 0, __ATOMIC_RELEASE);
 	unlock(&sched.lock);
 	while ((pp = runnable)) {
 		runnable = pp->link;

@@ -4,7 +4,8 @@
  * With GOMAXPROCS=1 a goroutine blocked in read() inside the bracket
  * must not stop the others; without the sysmon's retake the test hangs
  * (the harness's timeout fails it).  The tests named *kmod* need goro.ko
- * (the VM) and turn its sysmon on (GORODEBUG=kmodsysmon=1).
+ * (the VM) and its sysmon, on by default (kmod_handoff_stress asks for
+ * it by GORODEBUG=kmodsysmon=1 all the same).
  */
 #include <fcntl.h>
 #include <unistd.h>
@@ -216,6 +217,72 @@ TEST(kmod_handoff_stress)
 	ASSERT_EQ(HS_G * HS_CALLS, hs_calls);
 	ASSERT_EQ(0, hs_nop);
 	ASSERT_EQ(0, hs_foreign);
+	ASSERT_LT(retakes0, __atomic_load_n(&preemptstats.retakes,
+					    __ATOMIC_RELAXED));
+}
+
+/*
+ * Hand-offs while the collector stops and starts the world over and
+ * over: an M that lost its P and waits for one (handoff_lost) is given
+ * a P by starttheworld itself.  It once saw the stop-the-world flag
+ * still set, stopped that P for a stop-the-world already over, and the
+ * next one waited for it forever (a hang: the harness's timeout).  The
+ * window is a few instructions of starttheworld: this loop exercises
+ * the path ~1000 times a run but hit the old bug only under host load;
+ * a standalone loop of foreign_thread_allocates (gc_stress) hung 4 runs
+ * in 6 in the VM with both host CPUs busy, and none in 10 since.
+ */
+#define HG_G		3
+
+static long hg_calls, hg_gcs;
+static int hg_stop;
+
+static void hg_caller(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&hg_stop, __ATOMIC_RELAXED)) {
+		usleep(30);
+		__atomic_add_fetch(&hg_calls, 1, __ATOMIC_RELAXED);
+	}
+	tgate_done(&gate);
+}
+
+static void hg_collector(void *arg)
+{
+	int64_t end = goro_nanotime() + 1500 * MS;
+
+	(void)arg;
+	while (goro_nanotime() < end) {
+		goro_gc();
+		hg_gcs++;
+	}
+	__atomic_store_n(&hg_stop, 1, __ATOMIC_RELAXED);
+	tgate_done(&gate);
+}
+
+static void hg_main(void *arg)
+{
+	(void)arg;
+	goro_set_maxprocs(2);
+	retakes0 = __atomic_load_n(&preemptstats.retakes, __ATOMIC_RELAXED);
+	tgate_add(&gate, HG_G + 1);
+	for (long i = 0; i < HG_G; i++)
+		go(hg_caller, NULL);
+	go(hg_collector, NULL);
+	tgate_wait(&gate);
+}
+
+TEST(kmod_handoff_during_gc)
+{
+	if (access("/dev/goro", R_OK | W_OK))
+		SKIP(return, "no /dev/goro");
+	ASSERT_EQ(0, goro_main(hg_main, NULL));
+	ASSERT_TRUE(kmod_sysmon);
+	TH_LOG("%ld calls, %ld collections, %llu hand-offs", hg_calls, hg_gcs,
+	       (unsigned long long)(__atomic_load_n(&preemptstats.retakes,
+						    __ATOMIC_RELAXED) -
+				    retakes0));
+	ASSERT_LT(0, hg_gcs);
 	ASSERT_LT(retakes0, __atomic_load_n(&preemptstats.retakes,
 					    __ATOMIC_RELAXED));
 }
