@@ -246,10 +246,8 @@ struct m *mslot_m(uint32_t slot)
 }
 
 /*
- * Hand preemption and hand-off to goro.ko's sysmon when it has one and
- * GORODEBUG=kmodsysmon=1 asks for it (opt-in: syscall_test's
- * short_syscalls failed in one VM run in five with it on by default;
- * else the userland sysmon runs): it signals Ms
+ * Hand preemption and hand-off to goro.ko's sysmon when it has one
+ * (GORODEBUG=kmodsysmon=0 keeps the userland sysmon): it signals Ms
  * that overrun a slice and wakes an idle M with `retake` set when an M
  * blocks in the kernel (proc.c: mretake, handoff_lost).
  */
