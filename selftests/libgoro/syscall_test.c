@@ -4,8 +4,7 @@
  * With GOMAXPROCS=1 a goroutine blocked in read() inside the bracket
  * must not stop the others; without the sysmon's retake the test hangs
  * (the harness's timeout fails it).  The tests named *kmod* need goro.ko
- * (the VM) and its sysmon, on by default (kmod_handoff_stress asks for
- * it by GORODEBUG=kmodsysmon=1 all the same).
+ * (the VM) and turn its sysmon on (GORODEBUG=kmodsysmon=1).
  */
 #include <fcntl.h>
 #include <unistd.h>
@@ -274,8 +273,14 @@ static void hg_main(void *arg)
 
 TEST(kmod_handoff_during_gc)
 {
+	const char *old = getenv("GORODEBUG");
+	char buf[256];
+
 	if (access("/dev/goro", R_OK | W_OK))
 		SKIP(return, "no /dev/goro");
+	snprintf(buf, sizeof(buf), "%s%skmodsysmon=1", old ? old : "",
+		 old && *old ? "," : "");
+	setenv("GORODEBUG", buf, 1);
 	ASSERT_EQ(0, goro_main(hg_main, NULL));
 	ASSERT_TRUE(kmod_sysmon);
 	TH_LOG("%ld calls, %ld collections, %llu hand-offs", hg_calls, hg_gcs,
