@@ -247,12 +247,9 @@ struct m *mslot_m(uint32_t slot)
 
 /*
  * Hand preemption and hand-off to goro.ko's sysmon when it has one and
- * GORODEBUG=kmodsysmon=1 asks for it (opt-in: the kernel takes the P of
- * an M blocked anywhere, also in runtime code that holds no runtime lock
- * but has its P in hand - goro_spawn's stack allocation, a malloc
- * refill - when it sleeps in a page fault or a syscall; that code then
- * goes on with a P another M owns: see Documentation/status.rst.  Else
- * the userland sysmon runs): it signals Ms
+ * GORODEBUG=kmodsysmon=1 asks for it (opt-in until the VM suite has run
+ * clean with it on many times: Documentation/status.rst.  Else the
+ * userland sysmon runs): it signals Ms
  * that overrun a slice and wakes an idle M with `retake` set when an M
  * blocks in the kernel (proc.c: mretake, handoff_lost).
  */
