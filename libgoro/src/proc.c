@@ -1418,7 +1418,7 @@ static int stacksize_from_attr(const struct goro_attr *attr, size_t *size)
 GORO_API int goro_spawn(void (*fn)(void *arg), void *arg,
 			const struct goro_attr *attr)
 {
-	struct m *mp = getm();
+	struct m *mp;
 	struct g *gp;
 	size_t size;
 	int err;
@@ -1428,6 +1428,13 @@ GORO_API int goro_spawn(void (*fn)(void *arg), void *arg,
 	err = stacksize_from_attr(attr, &size);
 	if (err)
 		return err;
+	/* A preemption point, as the stack check in the prologue of Go's
+	 * newproc is: a loop that spawns spends its time in the runtime,
+	 * where the signal only flags it, and would otherwise keep its P
+	 * until it stops, every child on a fresh stack meanwhile.  Before
+	 * getm(): we may come back on another M. */
+	preempt_check();
+	mp = getm();
 	if (!mp || !mp->p)
 		return -EPERM;
 	gp = newproc1(mp->p, fn, arg, size,
@@ -1480,21 +1487,27 @@ void goyield(void)
 
 /*
  * A preempted goroutine goes to the tail of its P's run queue (Go's
- * gopreempt_m uses the global queue; so do we when the local one is
- * empty).  Locally, a goroutine readied behind it (runnext) runs
- * first; from the global queue, the every-61st fairness check could
- * pick the spinner again before it, and the woken goroutine would wait
- * two slices.  Idle Ps still steal it.
+ * gopreempt_m uses the global queue).  Locally, a goroutine readied
+ * behind it (runnext) runs first; from the global queue, the every-61st
+ * fairness check could pick the spinner again before it, and the woken
+ * goroutine would wait two slices.  Idle Ps still steal it.
+ *
+ * But the global queue, as Go does, when the local one is empty (else
+ * goroutines that yielded there would wait for the every-61st-tick
+ * check while this one runs again and again) or when the global one
+ * holds work: what overflowed there - the children of a loop that
+ * spawns, say - must run before the preempted goroutine does again, or
+ * it piles up (bench/spawn at GOMAXPROCS=1 had 490 000 goroutines alive
+ * at once, each on a fresh stack, instead of a slice's worth).
  */
 void gopreempt(void)
 {
 	struct m *mp = getm();
+	bool global = !mp->p || runqempty(mp->p) ||
+		      __atomic_load_n(&sched.runqsize, __ATOMIC_RELAXED) > 0;
 
 	mp->curg->waitreason = WAIT_PREEMPTED;
-	/* With the local queue empty, the global one, as Go does: there,
-	 * goroutines that yielded (goro_yield) would otherwise wait for
-	 * the every-61st-tick check while this one runs again and again. */
-	mcall(mp->p && runqempty(mp->p) ? GA_GOSCHED : GA_GOYIELD);
+	mcall(global ? GA_GOSCHED : GA_GOYIELD);
 }
 
 /* ---------------------------------------------------------------------

@@ -197,10 +197,9 @@ TEST(runq_overflow_to_global)
 	const char *old = getenv("GORODEBUG");
 	char buf[256];
 
-	/* should goro_spawn be a preemption point (as Go's newproc is; see
-	 * performance.rst, spawn), a slow build (sanitizers, the VM) could
-	 * preempt the loop before its queue overflowed: a 10 s slice keeps
-	 * it on the P */
+	/* goro_spawn is a preemption point (as Go's newproc is): on a slow
+	 * build (sanitizers, the VM) the loop could be preempted before its
+	 * queue overflowed; a 10 s slice keeps it on the P */
 	snprintf(buf, sizeof(buf), "%s%stimeslice=10000000", old ? old : "",
 		 old && *old ? "," : "");
 	setenv("GORODEBUG", buf, 1);
