@@ -399,6 +399,7 @@ static void foreign_keep(void *p)
 
 static void *mallocgc(size_t size, bool noscan)
 {
+	struct m *mp;
 	struct mcache *c;
 	bool refilled = false, locked = false;
 	void *p;
@@ -406,6 +407,7 @@ static void *mallocgc(size_t size, bool noscan)
 	if (unlikely(!size))
 		return &zerobase;
 	malloc_init_public();
+	mp = acquirem();	/* the P's mcache, across page faults */
 	c = p_mcache();
 	if (!c) {
 		c = lockedcache_lock();
@@ -423,6 +425,7 @@ static void *mallocgc(size_t size, bool noscan)
 		foreign_keep(p);	/* before a collection can see it */
 		lockedcache_unlock();
 	}
+	releasem(mp);
 	if (refilled || unlikely(debug.gcstress)) {
 		gc_maybe_start();
 		/* a safe point (Go's mallocgc is one too): a goroutine that

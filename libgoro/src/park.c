@@ -76,30 +76,15 @@ static void futexwakeup(uint32_t *addr, uint32_t cnt)
 
 enum { LOCK_UNLOCKED, LOCK_LOCKED, LOCK_SLEEPING };
 
-/*
- * m->locks counts the runtime locks the thread holds: the preemption
- * signal handler never switches a goroutine away while it is non-zero
- * (the lock's holder would then be another goroutine's M).
- */
+/* lock/unlock count in m->locks (runtime.h: m_locks_add): the
+ * preemption signal handler never switches a goroutine away while it
+ * is non-zero (the lock's holder would then be another goroutine's M). */
 static inline void m_lockcount(int d)
 {
 	struct m *mp = getm();
 
-	if (!mp)
-		return;
-	/*
-	 * Only this thread writes it, so no read-modify-write: a plain
-	 * store, atomic because mretake reads another M's count (goro.ko
-	 * hand-off), which it does only once that M has blocked in the
-	 * kernel - its context switch orders the store before the read.
-	 * The signal fences keep the store on its side of the lock
-	 * operation for this thread's own preemption signal handler.
-	 */
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	__atomic_store_n(&mp->locks,
-			 __atomic_load_n(&mp->locks, __ATOMIC_RELAXED) + d,
-			 __ATOMIC_RELAXED);
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (mp)
+		m_locks_add(mp, d);
 }
 
 void lock(struct rtlock *l)

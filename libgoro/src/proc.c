@@ -1164,8 +1164,12 @@ static void finish_prev(struct m *mp)
 	mp->prev = NULL;
 	if (unlikely(stack_overflowed(gp)))
 		overflowed(gp);
+	/* on a goroutine's stack with the P's queues and free Gs in hand:
+	 * gfput may madvise a batch of dead stacks */
+	m_locks_add(mp, 1);
 	if (!gleft(mp, gp, mp->prevaction))
 		runqput(mp->p, gp, true);
+	m_locks_add(mp, -1);
 }
 
 /*
@@ -1434,17 +1438,21 @@ GORO_API int goro_spawn(void (*fn)(void *arg), void *arg,
 	 * until it stops, every child on a fresh stack meanwhile.  Before
 	 * getm(): we may come back on another M. */
 	preempt_check();
-	mp = getm();
-	if (!mp || !mp->p)
+	mp = acquirem();	/* the P's free Gs, across a fresh stack's faults */
+	if (!mp || !mp->p) {
+		releasem(mp);
 		return -EPERM;
+	}
 	gp = newproc1(mp->p, fn, arg, size,
 		      (uint64_t)(uintptr_t)__builtin_return_address(0));
-	if (!gp)
-		return -ENOMEM;
-	GORO_PROBE2(goroutine_create, gp->goid, mp->curg ? mp->curg->goid : 0);
-	runqput(mp->p, gp, true);
-	wakep();
-	return 0;
+	if (gp) {
+		GORO_PROBE2(goroutine_create, gp->goid,
+			    mp->curg ? mp->curg->goid : 0);
+		runqput(mp->p, gp, true);
+		wakep();
+	}
+	releasem(mp);
+	return gp ? 0 : -ENOMEM;
 }
 
 /* ---------------------------------------------------------------------

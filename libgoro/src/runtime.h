@@ -363,6 +363,49 @@ static inline struct m *getm(void)
 	GORO_TLS_LOAD(goro_tls_m, mp);
 	return mp;
 }
+
+/*
+ * m->locks counts the runtime locks mp holds (park.c: lock) and the
+ * sections acquirem() marks.  Only mp writes it, so no read-modify-write:
+ * a plain store, atomic because mretake reads another M's count (goro.ko
+ * hand-off), which it does only once that M has blocked in the kernel -
+ * its context switch orders the store before the read.  The signal
+ * fences keep the store on its side for this thread's own preemption
+ * signal handler.
+ */
+static inline void m_locks_add(struct m *mp, int d)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	__atomic_store_n(&mp->locks,
+			 __atomic_load_n(&mp->locks, __ATOMIC_RELAXED) + d,
+			 __ATOMIC_RELAXED);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+/*
+ * Go's acquirem/releasem, for runtime code that runs on a goroutine's
+ * stack with its P's state in hand and no lock (the P's free Gs, its
+ * mcache): it keeps the P even if it sleeps in the kernel meanwhile (a
+ * madvise, a page fault waiting for mmap_lock).  goro.ko's hand-off
+ * leaves an M with m->locks alone (mretake, handoff_lost), and so does
+ * preemption; without this, the kernel sysmon gave such an M's P to
+ * another M mid-section, and both used it (one dead G in two Ps' free
+ * lists: "newproc1: new g is not G_DEAD").  No switch inside.
+ */
+static inline struct m *acquirem(void)
+{
+	struct m *mp = getm();
+
+	if (mp)
+		m_locks_add(mp, 1);
+	return mp;
+}
+
+static inline void releasem(struct m *mp)
+{
+	if (mp)
+		m_locks_add(mp, -1);
+}
 void casgstatus(struct g *gp, uint32_t old, uint32_t new);
 static inline uint32_t readgstatus(struct g *gp)
 {
