@@ -7,6 +7,9 @@
 #define BENCH_UTIL_H
 
 #include <goro.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +41,23 @@ static inline void bench_print(const char *key, double v, const char *unit)
 {
 	printf("bench %s: goro=%.1f %s\n", key, v, unit);
 	fflush(stdout);
+}
+
+/* The server half of bench_run_server: a listener on a free loopback
+ * port, which it writes to wfd (port_pipe[1]); exits on failure. */
+static inline int bench_listen_loopback(int wfd)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int lfd = goro_net_listen("tcp4:127.0.0.1:0");
+	uint16_t port;
+
+	if (lfd < 0 || getsockname(lfd, (struct sockaddr *)&sin, &len))
+		exit(1);
+	port = ntohs(sin.sin_port);
+	if (write(wfd, &port, sizeof(port)) != sizeof(port))
+		exit(1);
+	return lfd;
 }
 
 /*

@@ -184,18 +184,9 @@ static void serve_conn(void *arg)
 
 static void server_main(void *arg)
 {
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	int lfd = goro_net_listen("tcp4:127.0.0.1:0"), fd;
-	uint16_t port;
+	int lfd = bench_listen_loopback(port_pipe[1]), fd;
 
 	(void)arg;
-	if (lfd < 0)
-		exit(1);
-	getsockname(lfd, (struct sockaddr *)&sin, &len);
-	port = ntohs(sin.sin_port);
-	if (write(port_pipe[1], &port, sizeof(port)) != sizeof(port))
-		exit(1);
 	while ((fd = goro_accept(lfd, NULL, NULL)) >= 0 || fd == -EMFILE)
 		if (fd >= 0)
 			go(serve_conn, (void *)(intptr_t)fd);

@@ -336,9 +336,8 @@ void lockedcache_unlock(void)
 }
 
 /* The P's mcache, made on first use; NULL when the thread has no P. */
-static struct mcache *p_mcache(void)
+static struct mcache *p_mcache(struct m *mp)
 {
-	struct m *mp = getm();
 	struct p *pp = mp ? mp->p : NULL;
 
 	if (!pp)
@@ -408,7 +407,7 @@ static void *mallocgc(size_t size, bool noscan)
 		return &zerobase;
 	malloc_init_public();
 	mp = acquirem();	/* the P's mcache, across page faults */
-	c = p_mcache();
+	c = p_mcache(mp);
 	if (!c) {
 		c = lockedcache_lock();
 		locked = true;

@@ -1008,14 +1008,20 @@ static void markroots_other(struct g *me, bool written_only)
 	unlock(&finlock);
 }
 
-/* Stop-the-world mark: every root whole, then drain. */
-static void markroots(struct g *me)
+/* Every goroutine's stack whole, ours included (world stopped). */
+static void scan_all_stacks(struct g *me)
 {
 	scan_mystack(me);
 	lock(&allglock);
 	for (size_t i = 0; i < allglen; i++)
 		scan_g(allgs[i], me);
 	unlock(&allglock);
+}
+
+/* Stop-the-world mark: every root whole, then drain. */
+static void markroots(struct g *me)
+{
+	scan_all_stacks(me);
 	markroots_other(me, false);
 	drain_parallel();
 }
@@ -1089,11 +1095,7 @@ static void rescan_heap(uintptr_t lo, uintptr_t hi)
  */
 static void rescan_stopped(struct g *me)
 {
-	scan_mystack(me);
-	lock(&allglock);
-	for (size_t i = 0; i < allglen; i++)
-		scan_g(allgs[i], me);
-	unlock(&allglock);
+	scan_all_stacks(me);
 	markroots_other(me, true);
 	rescan_heap(mheap_->arena_lo, mheap_->arena_hi);
 	t_rescanned = nanotime();

@@ -257,15 +257,10 @@ static void conc_main(void *arg)
 
 static void run(struct __test_metadata *_metadata, const char *gorodebug)
 {
-	const char *env = getenv("GORODEBUG");
-	char buf[256];
 	long nfin = 0;
 
-	if (gorodebug) {
-		snprintf(buf, sizeof(buf), "%s%s%s", env ? env : "",
-			 env && *env ? "," : "", gorodebug);
-		setenv("GORODEBUG", buf, 1);
-	}
+	if (gorodebug)
+		gorodebug_add(gorodebug);
 	ASSERT_EQ(0, goro_main(conc_main, NULL));
 	for (int i = 0; i < 2; i++) {
 		EXPECT_EQ(0, muts[i].bad);

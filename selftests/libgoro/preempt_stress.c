@@ -304,12 +304,7 @@ static void stress_main(void *arg)
 /* GORODEBUG as given (the VM passes kmodsysmon=) plus a 100 us slice. */
 static void set_slice(void)
 {
-	const char *old = getenv("GORODEBUG");
-	char buf[256];
-
-	snprintf(buf, sizeof(buf), "%s%stimeslice=100", old ? old : "",
-		 old && *old ? "," : "");
-	setenv("GORODEBUG", buf, 1);
+	gorodebug_add("timeslice=100");
 }
 
 /* A fixture only for TEST_F_TIMEOUT: 10 s is a third of the default. */

@@ -194,15 +194,10 @@ static void overflow_main(void *arg)
 
 TEST(runq_overflow_to_global)
 {
-	const char *old = getenv("GORODEBUG");
-	char buf[256];
-
 	/* goro_spawn is a preemption point (as Go's newproc is): on a slow
 	 * build (sanitizers, the VM) the loop could be preempted before its
 	 * queue overflowed; a 10 s slice keeps it on the P */
-	snprintf(buf, sizeof(buf), "%s%stimeslice=10000000", old ? old : "",
-		 old && *old ? "," : "");
-	setenv("GORODEBUG", buf, 1);
+	gorodebug_add("timeslice=10000000");
 	ASSERT_EQ(0, goro_main(overflow_main, NULL));
 	/* 1000 puts into a 256-slot ring: at least 1000 - 256 spilled. */
 	ASSERT_GE(overflow_seen, 1000 - RUNQ_SIZE);

@@ -40,6 +40,18 @@ struct tgate {
 	struct g *waiter;
 };
 
+/* Add opt ("name=value") to GORODEBUG, keeping what the run was given
+ * (the epoll variant's netpoll=epoll, the VM's options). */
+static inline void gorodebug_add(const char *opt)
+{
+	const char *old = getenv("GORODEBUG");
+	char buf[256];
+
+	snprintf(buf, sizeof(buf), "%s%s%s", old ? old : "",
+		 old && *old ? "," : "", opt);
+	setenv("GORODEBUG", buf, 1);
+}
+
 static inline void tgate_add(struct tgate *t, long n)
 {
 	lock(&t->l);

@@ -199,14 +199,9 @@ static void hs_main(void *arg)
 
 TEST(kmod_handoff_stress)
 {
-	const char *old = getenv("GORODEBUG");
-	char buf[256];
-
 	if (access("/dev/goro", R_OK | W_OK))
 		SKIP(return, "no /dev/goro");
-	snprintf(buf, sizeof(buf), "%s%skmodsysmon=1", old ? old : "",
-		 old && *old ? "," : "");
-	setenv("GORODEBUG", buf, 1);
+	gorodebug_add("kmodsysmon=1");
 	ASSERT_EQ(0, goro_main(hs_main, NULL));
 	ASSERT_TRUE(kmod_sysmon);
 	TH_LOG("%ld calls, %llu hand-offs", hs_calls,
@@ -273,14 +268,9 @@ static void hg_main(void *arg)
 
 TEST(kmod_handoff_during_gc)
 {
-	const char *old = getenv("GORODEBUG");
-	char buf[256];
-
 	if (access("/dev/goro", R_OK | W_OK))
 		SKIP(return, "no /dev/goro");
-	snprintf(buf, sizeof(buf), "%s%skmodsysmon=1", old ? old : "",
-		 old && *old ? "," : "");
-	setenv("GORODEBUG", buf, 1);
+	gorodebug_add("kmodsysmon=1");
 	ASSERT_EQ(0, goro_main(hg_main, NULL));
 	ASSERT_TRUE(kmod_sysmon);
 	TH_LOG("%ld calls, %ld collections, %llu hand-offs", hg_calls, hg_gcs,
