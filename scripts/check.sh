@@ -9,11 +9,14 @@ cd "$(dirname "$0")/.."
 
 SERIES=${SERIES:-"6.1 6.12"}
 NATIVE_TIMEOUT=${NATIVE_TIMEOUT:-900}
-pass=0 fail=0 skip=0
+pass=0 fail=0 skip=0 digest=""
 log_dir=build/check
 mkdir -p "$log_dir"
 
 note() { printf '== %s\n' "$*"; }
+# remember TEXT: lines for the digest of failures printed last, because
+# CI shows only the tail of this output.
+remember() { [ -z "$1" ] || digest="$digest$1"$'\n'; }
 
 # tally LOG EXIT NAME: add LOG's "# Totals:" counts; a crash is a failure.
 tally() {
@@ -21,6 +24,7 @@ tally() {
 	line=$(grep -a '^# Totals:' "$log" | tail -n 1)
 	if [ -z "$line" ]; then
 		echo "not ok - $name: exit $rc and no Totals line (see $log)"
+		remember "$name: exit $rc and no Totals line: $(tail -n 2 "$log" | paste -sd ';')"
 		fail=$((fail + 1))
 		return
 	fi
@@ -29,9 +33,13 @@ tally() {
 	s=$(sed -n 's/.* skip:\([0-9]*\).*/\1/p' <<<"$line")
 	pass=$((pass + p)) skip=$((skip + s))
 	fail=$((fail + f))
-	[ "$f" = 0 ] || show_failures "$log"
+	if [ "$f" != 0 ]; then
+		show_failures "$log"
+		remember "$name: $(grep -aE '^not ok|^# [^ ]+\.c:[0-9]+:' "$log" | head -n 3 | paste -sd ';')"
+	fi
 	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
 		echo "not ok - $name: exit $rc with no failed case (see $log)"
+		remember "$name: exit $rc with no failed case"
 		fail=$((fail + 1))
 	fi
 	printf '%-60s pass:%s fail:%s skip:%s\n' "$name" "$p" "$f" "$s"
@@ -44,6 +52,11 @@ show_failures() {
 }
 
 finish() {
+	if [ -n "$digest" ]; then
+		echo
+		note "what failed"
+		printf '%s' "$digest" | cut -c1-200 | head -n 16
+	fi
 	echo
 	if [ "$skip" -gt 0 ]; then
 		echo "$pass passed, $fail failed, $skip skipped"
@@ -87,7 +100,14 @@ for s in $SERIES; do
 	f=$(sed -n 's/.* \([0-9]*\) failed.*/\1/p' <<<"$last")
 	sk=$(sed -n 's/.* \([0-9]*\) skipped.*/\1/p' <<<"$last")
 	pass=$((pass + ${p:-0})) fail=$((fail + ${f:-0})) skip=$((skip + ${sk:-0}))
-	[ "${f:-0}" = 0 ] || show_failures "$log"
+	if [ "${f:-0}" != 0 ]; then
+		show_failures "$log"
+		# run-vm's own account: the failed cases and the problems
+		# (a panic, a timeout, kernel lines) that no case reports.
+		remember "$(grep -aE '^[A-Za-z0-9_.-]+ +pass:[0-9]+ +fail:[1-9]|^not ok' "$log" | sed "s/^/vm($s) /" | head -n 4)"
+		remember "$(sed -n '/^run-vm: FAILED:/,/^--- last 40/p' "$log" | grep -av '^--- last 40' |
+			sed "s/^/vm($s) /" | head -n 12)"
+	fi
 	if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then
 		echo "not ok - vm($s) failed (see $log)"
 		tail -n 30 "$log"
