@@ -54,6 +54,7 @@ static const struct dbgvar {
 	{ "kmodsysmon",	 &debug.kmodsysmon,  0, 1 },
 	{ "kmodnetpoll", &debug.kmodnetpoll, 0, 1 },
 	{ "timeslice",	 &debug.timeslice,   100, 10000000 },	/* us */
+	{ "handoffprobe", &debug.handoffprobe, 0, 100000 },	/* us */
 	{ "gctrace",	 &debug.gctrace,     0, 1 },
 	{ "gcstress",	 &debug.gcstress,    0, 1000000 },
 	{ "gcconc",	 &debug.gcconc,	     0, 2 },

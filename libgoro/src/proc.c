@@ -72,6 +72,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/futex.h>
 #include <linux/goro.h>
@@ -239,6 +240,22 @@ static bool switch_direct(struct m *mp, struct g *gp, enum gaction a);
 static void finish_prev(struct m *mp);
 
 /*
+ * GORODEBUG=handoffprobe=US, for tests: block in the kernel for US us
+ * inside a section that holds its P's state on a goroutine's stack, as
+ * a page fault waiting for mmap_lock would, then check that goro.ko's
+ * hand-off (mretake) left the P to this M, as m->locks asks.
+ */
+static void handoff_probe(struct m *mp, const char *where)
+{
+	struct timespec ts = { 0, debug.handoffprobe * 1000L };
+	struct p *pp = mp->p;
+
+	nanosleep(&ts, NULL);	/* EINTR (a signal) ends it early: fine */
+	if (mp->p != pp || (pp && __atomic_load_n(&pp->m, __ATOMIC_RELAXED) != mp))
+		throw(where);
+}
+
+/*
  * Goroutine side: hand the current goroutine to g0 with action a, or,
  * for the common park and yield, straight to the next goroutine of the
  * P (switch_direct).  Whichever way it left, a goroutine resumes here
@@ -250,9 +267,16 @@ static void mcall(enum gaction a)
 	struct m *mp = getm();
 	struct g *gp = mp->curg;
 
+	/* The P's queues in hand on a goroutine's stack until the switch:
+	 * goro.ko's hand-off must leave this M its P meanwhile (acquirem).
+	 * Dropped just before the switch, by switch_direct or here. */
+	m_locks_add(mp, 1);
+	if (unlikely(debug.handoffprobe))
+		handoff_probe(mp, "mcall: P handed off inside the runtime");
 	if (a != GA_EXITSYSCALL && switch_direct(mp, gp, a))
 		return;
 	mp->action = a;
+	m_locks_add(mp, -1);
 	san_start_switch(gp, &mp->g0, a == GA_GOEXIT);
 	gogo_switch(&gp->sched, &mp->g0.sched);
 	/* resumed by execute() or switch_direct(), perhaps on another M */
@@ -747,12 +771,14 @@ void injectglist(struct gqueue *q)
 		n++;
 	}
 	if (mp && mp->p) {
+		m_locks_add(mp, 1);	/* acquirem, as in goready */
 		for (gp = q->head; gp; gp = next) {
 			next = gp->schedlink;
 			runqput(mp->p, gp, false);
 		}
 		q->head = q->tail = NULL;
 		wakep();
+		m_locks_add(mp, -1);
 		return;
 	}
 	lock(&sched.lock);
@@ -1145,6 +1171,7 @@ static bool switch_direct(struct m *mp, struct g *gp, enum gaction a)
 	mp->prev = gp;
 	mp->prevaction = a;
 	g_start_running(mp, next, inherit);
+	m_locks_add(mp, -1);	/* mcall's */
 	san_start_switch(gp, next, a == GA_GOEXIT);
 	gogo_switch(&gp->sched, &next->sched);
 	/* resumed by execute() or switch_direct(), perhaps on another M */
@@ -1475,17 +1502,22 @@ void gopark(bool (*unlockf)(struct g *gp, void *arg), void *arg,
 	mcall(GA_PARK);
 }
 
+/* As Go's ready(): acquirem, since on a goroutine's stack the P's queue
+ * is in hand (and wakep may start an M: clone, mmap). */
 void goready(struct g *gp)
 {
-	struct m *mp = getm();
+	struct m *mp = acquirem();
 
 	if (!mp || !mp->p)
 		throw("goready: no P");
+	if (unlikely(debug.handoffprobe))
+		handoff_probe(mp, "goready: P handed off inside the runtime");
 	casgstatus(gp, G_WAITING, G_RUNNABLE);
 	GORO_PROBE2(goroutine_ready, gp->goid,
 		    mp->curg ? mp->curg->goid : 0);
 	runqput(mp->p, gp, true);
 	wakep();
+	releasem(mp);
 }
 
 void goyield(void)

@@ -476,6 +476,7 @@ struct debugvars {
 	int32_t timeslice;	/* us a G runs before the sysmon preempts it */
 	int32_t gctrace;	/* 1: a line per collection (mgc.c) */
 	int32_t gcstress;	/* N: collect every N goro_allocs (mgc.c) */
+	int32_t handoffprobe;	/* us: sleep inside P sections (tests) */
 	int32_t gcconc;		/* 0 stop-the-world mark, 1 concurrent when
 				 * soft-dirty works, 2 concurrent with every
 				 * page taken as dirty (tests) (mgc.c) */

@@ -282,6 +282,83 @@ TEST(kmod_handoff_during_gc)
 					    __ATOMIC_RELAXED));
 }
 
+/*
+ * The runtime's own sections on a goroutine's stack (goready, mcall and
+ * its direct switch) hold their P's run queue without a lock.  A page
+ * fault that sleeps there (mmap_lock) is a block goro.ko's sysmon sees
+ * like any other; its hand-off must leave such an M its P (m->locks),
+ * else two Ms use one run queue.  GORODEBUG=handoffprobe makes every
+ * such section sleep 200 us (the hand-off threshold is 20 us) and
+ * aborts if the P was taken meanwhile; the plain usleep()s between
+ * show that the sysmon did hand Ps off all along.  Without m->locks in
+ * those sections: "goready: P handed off inside the runtime".
+ */
+#define HR_ROUNDS	300
+
+static long hr_rounds;
+
+static void hr_pong(void *arg)
+{
+	struct goro_chan **c = arg;
+	long v;
+
+	for (int i = 0; i < HR_ROUNDS; i++) {
+		goro_chan_recv(c[0], &v);
+		goro_chan_send(c[1], &v);
+	}
+	tgate_done(&gate);
+}
+
+static void hr_ping(void *arg)
+{
+	struct goro_chan **c = arg;
+	long v;
+
+	for (long i = 0; i < HR_ROUNDS; i++) {
+		goro_chan_send(c[0], &i);
+		goro_chan_recv(c[1], &v);
+		if (v == i)
+			__atomic_add_fetch(&hr_rounds, 1, __ATOMIC_RELAXED);
+		if (i % 16 == 0)
+			usleep(100);
+		goro_yield();
+	}
+	tgate_done(&gate);
+}
+
+static void hr_main(void *arg)
+{
+	static struct goro_chan *c[2][2];
+
+	(void)arg;
+	goro_set_maxprocs(2);
+	retakes0 = __atomic_load_n(&preemptstats.retakes, __ATOMIC_RELAXED);
+	tgate_add(&gate, 4);
+	for (int k = 0; k < 2; k++) {
+		c[k][0] = goro_chan_make(sizeof(long), 0);
+		c[k][1] = goro_chan_make(sizeof(long), 0);
+		go(hr_pong, c[k]);
+		go(hr_ping, c[k]);
+	}
+	tgate_wait(&gate);
+}
+
+TEST(kmod_handoff_spares_runtime_sections)
+{
+	if (access("/dev/goro", R_OK | W_OK))
+		SKIP(return, "no /dev/goro");
+	gorodebug_add("kmodsysmon=1,handoffprobe=200");
+	ASSERT_EQ(0, goro_main(hr_main, NULL));
+	ASSERT_TRUE(kmod_sysmon);
+	TH_LOG("%llu hand-offs",
+	       (unsigned long long)(__atomic_load_n(&preemptstats.retakes,
+						    __ATOMIC_RELAXED) -
+				    retakes0));
+	ASSERT_EQ(2 * HR_ROUNDS, hr_rounds);
+	ASSERT_LT(retakes0, __atomic_load_n(&preemptstats.retakes,
+					    __ATOMIC_RELAXED));
+}
+
 TEST(bracket_outside_goroutine_is_noop)
 {
 	goro_syscall_enter();
