@@ -24,7 +24,7 @@ BASE_CFLAGS	:= -std=gnu11 -O2 -g -fno-omit-frame-pointer \
 UAPI_CFLAGS	:= -I$(CURDIR)/uapi
 
 .PHONY: all deps kmod libgoro selftests examples bench-build check demo \
-	bench install clean vm-check native-check
+	bench install clean vm-check native-check check-debug
 # The fragments below fill these lists; all builds whatever they name.
 all: kmod build-lists
 
@@ -70,6 +70,17 @@ check: deps
 
 demo: deps
 	@scripts/demo.sh
+
+# check-debug: the VM suite on a debug build of linux-source-6.1 (lockdep,
+# DEBUG_ATOMIC_SLEEP, KASAN, kmemleak), built once and cached outside the
+# tree by scripts/debug-kernel.sh (about half an hour here); not part of
+# check, which it would more than double.
+check-debug:
+	@scripts/install-deps.sh --debug-kernel
+	@scripts/debug-kernel.sh
+	@$(MAKE) -s all $(O)/kmod/6.1-debug/goro.ko
+	@selftests/vm/run-vm.sh --kernel 6.1-debug --timeout 5400 \
+		--test-timeout 1800 $(VM_TESTS)
 
 bench: deps
 	@scripts/bench.sh $(BENCH)

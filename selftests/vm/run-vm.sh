@@ -3,7 +3,7 @@
 # programs in it and judge the run; the kernel half of goro is tested this
 # way because the build machines can load no module.  Documentation/vm.rst.
 #
-# usage: selftests/vm/run-vm.sh [--kernel 6.1|6.12] [--kmod PATH] [--no-kmod]
+# usage: selftests/vm/run-vm.sh [--kernel 6.1|6.12|6.1-debug] [--kmod PATH] [--no-kmod]
 #            [--timeout S] [--test-timeout S] [--env "K=V ..."] [--bench]
 #            [--script FILE] [--no-perf] [--keep] [--verbose] TEST...
 #
