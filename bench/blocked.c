@@ -5,12 +5,11 @@
  * channel round trips between two goroutines meanwhile (ns per round
  * trip).  Modes:
  *   wrapper  read() between goro_syscall_enter/exit: the userland
- *            sysmon retakes the P after 20 us (natively; in the VM too
- *            unless goro.ko's sysmon is on)
+ *            sysmon retakes the P after 20 us (natively; in the VM with
+ *            GORODEBUG=kmodsysmon=0)
  *   plain    a bare read(): only goro.ko's sysmon sees the M block, so
- *            this runs only with /dev/goro and GORODEBUG=kmodsysmon=1:
- *              selftests/vm/run-vm.sh --kernel 6.1 \
- *                --env GORODEBUG=kmodsysmon=1 build/bench/blocked
+ *            this runs only with /dev/goro (and not kmodsysmon=0):
+ *              selftests/vm/run-vm.sh --kernel 6.1 build/bench/blocked
  * A plain thread writes to the pipe after 5 s whatever happens, so a
  * hand-off that never comes shows as "stalled", not as a hang.
  */
@@ -120,8 +119,8 @@ static void run_mode(const char *mode)
 static void main_g(void *arg)
 {
 	const char *dbg = getenv("GORODEBUG");
-	bool kmod = !access("/dev/goro", R_OK | W_OK) && dbg &&
-		    strstr(dbg, "kmodsysmon=1");
+	bool kmod = !access("/dev/goro", R_OK | W_OK) &&
+		    !(dbg && strstr(dbg, "kmodsysmon=0"));
 
 	(void)arg;
 	goro_set_maxprocs(1);

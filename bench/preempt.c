@@ -6,7 +6,7 @@
  * the time slice (10 ms) plus the signal's latency.  The spinning loop
  * lives in its own section, registered as preemptible (a static binary
  * has no preemptible text by default).  Natively this is the userland
- * sysmon; in the VM, GORODEBUG=kmodsysmon=1 makes it goro.ko's.
+ * sysmon; in the VM goro.ko's (GORODEBUG=kmodsysmon=0: the userland one).
  */
 #include "bench_util.h"
 

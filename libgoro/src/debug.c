@@ -34,6 +34,7 @@
 
 struct debugvars debug = {
 	.kmod = 1,
+	.kmodsysmon = 1,
 	.kmodnetpoll = 1,
 
 	.stackguard = 1,

@@ -231,12 +231,10 @@ struct m *mslot_m(uint32_t slot)
 }
 
 /*
- * Hand preemption and hand-off to goro.ko's sysmon when it has one and
- * GORODEBUG=kmodsysmon=1 asks for it (opt-in until the VM suite has run
- * clean with it on many times: Documentation/status.rst.  Else the
- * userland sysmon runs): it signals Ms
- * that overrun a slice and wakes an idle M with `retake` set when an M
- * blocks in the kernel (proc.c: mretake, handoff_lost).
+ * Hand preemption and hand-off to goro.ko's sysmon when it has one,
+ * unless GORODEBUG=kmodsysmon=0 (then the userland sysmon runs): it
+ * signals Ms that overrun a slice and wakes an idle M with `retake` set
+ * when an M blocks in the kernel (proc.c: mretake, handoff_lost).
  */
 void kmod_sysmon_enable(void)
 {

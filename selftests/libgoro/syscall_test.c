@@ -100,7 +100,7 @@ static void bare_main(void *arg)
 
 TEST(blocked_reader_without_bracket_kmod)
 {
-	/* goro.ko with GORO_FEAT_SYSMON (the VM); opt-in while it matures */
+	/* goro.ko with GORO_FEAT_SYSMON (the VM), its sysmon on as by default */
 	if (access("/dev/goro", R_OK | W_OK))
 		SKIP(return, "no /dev/goro");
 	setenv("GORODEBUG", "kmodsysmon=1", 1);
