@@ -73,7 +73,7 @@ demo: deps
 
 # check-debug: the VM suite on a debug build of linux-source-6.1 (lockdep,
 # DEBUG_ATOMIC_SLEEP, KASAN, kmemleak), built once and cached outside the
-# tree by scripts/debug-kernel.sh (about half an hour here); not part of
+# tree by scripts/debug-kernel.sh (see Documentation/vm.rst); not part of
 # check, which it would more than double.
 check-debug:
 	@scripts/install-deps.sh --debug-kernel

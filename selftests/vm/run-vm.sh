@@ -311,7 +311,7 @@ fi
 bad='(^|[^A-Za-z_])BUG([^A-Za-z_]|$)|WARNING:|Oops|lockdep|possible (circular|recursive) locking'
 bad="$bad|inconsistent lock state|KASAN|UBSAN|refcount_t|kmemleak:.*suspected|general protection fault"
 bad="$bad|Kernel panic|soft lockup|hard LOCKUP|blocked for more than|list_(add|del) corruption|Call Trace"
-benign='RETBleed: WARNING|Spectre.*WARNING|MMIO Stale Data CPU bug|CPU bug present'
+benign='RETBleed: WARNING|Spectre.*WARNING|MMIO Stale Data CPU bug|CPU bug present|RCU lockdep checking is enabled'
 kbad=$(grep -aE '\[ *[0-9]+\.[0-9]{6}\] ' "$log" | grep -aE "$bad" | grep -avE "$benign" |
 	sed 's/.*\(\[ *[0-9]*\.[0-9]*\] \)/\1/' | sort -u)
 if [ -n "$kbad" ]; then
