@@ -307,7 +307,7 @@ static bool chansend(struct hchan *c, const void *ep, bool block)
 	mysg.param = &fired;
 	mysg.c = c;
 	waitq_enqueue(&c->sendq, &mysg);
-	GORO_PROBE3(chan_block, c, g_id(mysg.g), 1);
+	GORO_PROBE3(chan_block, c, g_id(mysg.g), GORO_PROBE_REG(1));
 	gopark(chan_parkcommit, &c->lock, WAIT_CHAN_SEND);
 	GORO_PROBE2(chan_unblock, c, g_id(mysg.g));
 
@@ -383,7 +383,7 @@ static int chanrecv(struct hchan *c, void *ep, bool block)
 	mysg.param = &fired;
 	mysg.c = c;
 	waitq_enqueue(&c->recvq, &mysg);
-	GORO_PROBE3(chan_block, c, g_id(mysg.g), 2);
+	GORO_PROBE3(chan_block, c, g_id(mysg.g), GORO_PROBE_REG(2));
 	gopark(chan_parkcommit, &c->lock, WAIT_CHAN_RECEIVE);
 	GORO_PROBE2(chan_unblock, c, g_id(mysg.g));
 

@@ -1592,11 +1592,7 @@ NO_SANITIZE static void gc_run(bool forced, uint32_t seen)
 				 __ATOMIC_RELAXED);
 	}
 	starttheworld_gc();
-	{
-		uint64_t live = sweep_marked;
-
-		GORO_PROBE3(gc_end, n + 1, pause, live);
-	}
+	GORO_PROBE3(gc_end, n + 1, pause, GORO_PROBE_REG(sweep_marked));
 	goro_sema_release(&worldsema, false);
 	if (debug.gctrace)
 		gctrace(n + 1, t0, tconc, tstw, tsweep, tend, before,

@@ -43,4 +43,13 @@
 	do { (void)(a); (void)(b); (void)(c); } while (0)
 #endif
 
+/*
+ * perf (6.1) decodes neither an immediate ($2) nor a %rip-relative
+ * global as a probe argument: it drops the argument.  An argument that
+ * is a constant or a global goes through this, which leaves it in a
+ * register (an empty asm: no instruction of its own).
+ */
+#define GORO_PROBE_REG(x)	({ __typeof__(x) _v = (x);		\
+				   asm volatile("" : "+r"(_v)); _v; })
+
 #endif /* GORO_PROBES_H */

@@ -13,7 +13,7 @@
 
 #include "chan.h"
 
-#define SCALE(n)	(SANITIZED ? (n) / 20 : (n))
+#define SCALE(n)	((SANITIZED ? (n) / 20 : (n)) / test_div())
 
 /* Goroutines blocked in c's sendq (send) or recvq. */
 static inline int queued(struct goro_chan *ch, bool send)

@@ -108,7 +108,7 @@ TEST_F_TIMEOUT(echo, 10000_connections, 500)
 {
 	long limit = raise_nofile(20100);
 
-	nconns = TSAN ? 200 : SANITIZED ? 2000 : 10000;
+	nconns = (TSAN ? 200 : SANITIZED ? 2000 : 10000) / test_div();
 	nmsgs = 3;
 	/* two fds per connection (client and server), plus some */
 	if (nconns * 2 + 100 > limit) {

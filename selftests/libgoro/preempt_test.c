@@ -448,8 +448,11 @@ static void defer_outside_main(void *arg)
 	tgate_add(&defer_gate, 1);
 	go(other, NULL);
 	goro_yield();
-	snapshot();
+	/* after stop_after: its pthread_create may block in the kernel
+	 * (mmap_lock), and goro.ko's sysmon then rightly hands our P to
+	 * `other` for a while; only the spin must keep it */
 	stop_after(&defer_stop, 100);
+	snapshot();
 	spin_outside(&defer_stop);
 	d_async = rd(&preemptstats.async) - d_async;
 	d_deferred = rd(&preemptstats.deferred) - d_deferred;
@@ -480,8 +483,8 @@ static void defer_locked_main(void *arg)
 	tgate_add(&defer_gate, 1);
 	go(other, NULL);
 	goro_yield();
+	stop_after(&defer_stop, 100);	/* before snapshot(): see above */
 	snapshot();
-	stop_after(&defer_stop, 100);
 	lock(&test_lock);
 	spin_until(&defer_stop);	/* preemptible text, but locked */
 	unlock(&test_lock);

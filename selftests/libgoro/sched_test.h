@@ -34,6 +34,21 @@
 #define TSAN		0
 #endif
 
+/*
+ * GORO_TEST_DIV=N divides the stress tests' sizes (item counts,
+ * goroutines, connections) by N: for a debug kernel (make check-debug),
+ * where KASAN and lockdep make every system call and fault ten to a
+ * hundred times slower, and the point is the kernel's checks on each
+ * path, not the volume.  Plain runs use the sizes the issues ask for.
+ */
+static inline long test_div(void)
+{
+	const char *s = getenv("GORO_TEST_DIV");
+	long d = s ? atol(s) : 1;
+
+	return d > 0 ? d : 1;
+}
+
 struct tgate {
 	struct rtlock l;
 	long remaining;
