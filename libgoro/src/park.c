@@ -74,27 +74,12 @@ static void futexwakeup(uint32_t *addr, uint32_t cnt)
 	futex(addr, FUTEX_WAKE, cnt, NULL, 0);
 }
 
-enum { LOCK_UNLOCKED, LOCK_LOCKED, LOCK_SLEEPING };
-
-/* lock/unlock count in m->locks (runtime.h: m_locks_add): the
- * preemption signal handler never switches a goroutine away while it
- * is non-zero (the lock's holder would then be another goroutine's M). */
-static inline void m_lockcount(int d)
+/* lock() found the lock held (v: what its exchange read): spin, then
+ * sleep on the futex.  The count in m->locks is already taken. */
+void lock_slow(struct rtlock *l, uint32_t v)
 {
-	struct m *mp = getm();
+	uint32_t wait;
 
-	if (mp)
-		m_locks_add(mp, d);
-}
-
-void lock(struct rtlock *l)
-{
-	uint32_t v, wait;
-
-	m_lockcount(1);
-	v = __atomic_exchange_n(&l->key, LOCK_LOCKED, __ATOMIC_ACQUIRE);
-	if (likely(v == LOCK_UNLOCKED))
-		return;
 	/* Keep "sleeping" if we replaced it: someone else must be woken. */
 	wait = v;
 	for (;;) {
@@ -121,16 +106,12 @@ void lock(struct rtlock *l)
 	}
 }
 
-void unlock(struct rtlock *l)
+/* unlock() found sleepers (v LOCK_SLEEPING), or misuse. */
+void unlock_slow(struct rtlock *l, uint32_t v)
 {
-	uint32_t v = __atomic_exchange_n(&l->key, LOCK_UNLOCKED,
-					 __ATOMIC_RELEASE);
-
-	if (unlikely(v == LOCK_UNLOCKED))
+	if (v == LOCK_UNLOCKED)
 		throw("unlock of unlocked lock");
-	if (v == LOCK_SLEEPING)
-		futexwakeup(&l->key, 1);
-	m_lockcount(-1);
+	futexwakeup(&l->key, 1);
 }
 
 void noteclear(struct note *n)

@@ -117,10 +117,20 @@ static __thread uint64_t tls_rand __attribute__((tls_model("initial-exec")));
 
 #define TLS_ACCESSOR	__attribute__((noinline, noipa))
 
-TLS_ACCESSOR static void settls(struct m *mp, struct g *gp)
+/* The stores, as getg()'s loads, in asm the compiler cannot move or
+ * fold across a switch (runtime.h: GORO_TLS_LOAD). */
+#define GORO_TLS_STORE(sym, val)					\
+	do {								\
+		uintptr_t _off;						\
+		asm volatile("movq " #sym "@gottpoff(%%rip), %0\n\t"	\
+			     "movq %1, %%fs:(%0)"			\
+			     : "=&r"(_off) : "r"(val) : "memory");	\
+	} while (0)
+
+static inline void settls(struct m *mp, struct g *gp)
 {
-	goro_tls_m = mp;
-	goro_tls_g = gp;
+	GORO_TLS_STORE(goro_tls_m, mp);
+	GORO_TLS_STORE(goro_tls_g, gp);
 }
 
 TLS_ACCESSOR uint32_t fastrand(void)
@@ -144,31 +154,18 @@ static inline int32_t atomic_load32(int32_t *p)
 	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
 }
 
-/*
- * Each transition has one owner: the goroutine itself (running ->
- * waiting), its M (runnable -> running), the waker that dequeued it
- * (waiting -> runnable), and the collector never changes it (it stops
- * the world).  So a check and a release store do, without the locked
- * compare-and-swap Go needs for its concurrent stack scans; the check
- * still catches a transition from a state nobody should see.
- */
-void casgstatus(struct g *gp, uint32_t old, uint32_t new)
+void badgstatus(struct g *gp, uint32_t cur, uint32_t old, uint32_t new)
 {
-	uint32_t cur = __atomic_load_n(&gp->atomicstatus, __ATOMIC_ACQUIRE);
-
-	if (unlikely(cur != old)) {
-		print_str("runtime: casgstatus: goroutine ");
-		print_u64(gp->goid);
-		print_str(" status ");
-		print_u64(cur);
-		print_str(", wanted ");
-		print_u64(old);
-		print_str(" -> ");
-		print_u64(new);
-		print_str("\n");
-		throw("casgstatus: bad incoming values");
-	}
-	__atomic_store_n(&gp->atomicstatus, new, __ATOMIC_RELEASE);
+	print_str("runtime: casgstatus: goroutine ");
+	print_u64(gp->goid);
+	print_str(" status ");
+	print_u64(cur);
+	print_str(", wanted ");
+	print_u64(old);
+	print_str(" -> ");
+	print_u64(new);
+	print_str("\n");
+	throw("casgstatus: bad incoming values");
 }
 
 bool g_is_valid(struct g *gp)
@@ -524,13 +521,11 @@ static void startm(struct p *pp, bool spinning)
 	spare_m();
 }
 
-/* Try to add one more P to run goroutines (see the top comment). */
-void wakep(void)
+/* wakep()'s work once an idle P was seen (runtime.h). */
+void wakep_slow(void)
 {
 	int32_t zero = 0;
 
-	if (!atomic_load32(&sched.npidle))
-		return;
 	if (atomic_load32(&sched.nmspinning) ||
 	    !__atomic_compare_exchange_n(&sched.nmspinning, &zero, 1, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
@@ -998,11 +993,83 @@ static void overflowed(struct g *gp)
 }
 
 static bool execute_exitsyscall_g0(struct m *mp, struct g *gp);
-static bool gleft(struct m *mp, struct g *gp, enum gaction a);
+
+/* gleft's rarer cases, out of line: the yield to the global queue and
+ * the exit (which may free a batch of stacks, or end the program). */
+static __attribute__((noinline)) void gleft_gosched(struct g *gp,
+						    enum gaction a)
+{
+	casgstatus(gp, G_RUNNING, G_RUNNABLE);
+	GORO_PROBE1(goroutine_yield, gp->goid);
+	if (a == GA_GOSCHED)
+		lock(&sched.lock);
+	globrunqput(gp);
+	unlock(&sched.lock);
+}
+
+static __attribute__((noinline)) void gleft_goexit(struct m *mp,
+						   struct g *gp)
+{
+	casgstatus(gp, G_RUNNING, G_DEAD);
+	GORO_PROBE1(goroutine_exit, gp->goid);
+	__atomic_sub_fetch(&ngoroutines, 1, __ATOMIC_RELAXED);
+	if ((gp->flags & G_FLAG_MAIN) && !main_goexit) {
+		/* main returned: the program is over (on g0 only:
+		 * switch_direct leaves main's exit to g0) */
+		__atomic_store_n(&sched.exiting, 1, __ATOMIC_RELEASE);
+		notewakeup(&sched.mainnote);
+		mexit_park();
+	}
+	gfput(mp->p, gp);
+}
+
+/*
+ * What a goroutine that just left its M asked for, done once its
+ * registers are saved: on g0 (execute) or on the goroutine it switched
+ * straight to (finish_prev).  Returns false when a park's unlockf
+ * refused: gp is runnable again and the caller must run or queue it.
+ * Inline: it runs once per switch, and the park and the local yield
+ * are a few stores.
+ */
+static inline __attribute__((always_inline)) bool
+gleft(struct m *mp, struct g *gp, enum gaction a)
+{
+	gp->m = NULL;
+	switch (a) {
+	case GA_PARK: {
+		bool (*fn)(struct g *, void *) = mp->waitunlockf;
+		void *arg = mp->waitlock;
+
+		mp->waitunlockf = NULL;
+		mp->waitlock = NULL;
+		casgstatus(gp, G_RUNNING, G_WAITING);
+		if (fn && !fn(gp, arg)) {
+			casgstatus(gp, G_WAITING, G_RUNNABLE);
+			return false;
+		}
+		return true;
+	}
+	case GA_GOYIELD:
+		casgstatus(gp, G_RUNNING, G_RUNNABLE);
+		GORO_PROBE1(goroutine_yield, gp->goid);
+		runqput(mp->p, gp, false);
+		return true;
+	case GA_GOSCHED:
+	case GA_GOSCHED_LOCKED:
+		gleft_gosched(gp, a);
+		return true;
+	case GA_GOEXIT:
+		gleft_goexit(mp, gp);
+		return true;
+	default:
+		throw("execute: goroutine switched to g0 without an action");
+	}
+}
 
 /* gp becomes mp's running goroutine (the switch to it comes next).
  * inherit: it takes over the time slice of the one before (runnext). */
-static void g_start_running(struct m *mp, struct g *gp, bool inherit)
+static inline __attribute__((always_inline)) void
+g_start_running(struct m *mp, struct g *gp, bool inherit)
 {
 	if (debug.invariants && (!g_is_valid(gp) || !p_is_valid(mp->p)))
 		throw("execute: invalid g or p");
@@ -1055,61 +1122,6 @@ again:
 }
 
 /*
- * What a goroutine that just left its M asked for, done once its
- * registers are saved: on g0 (execute) or on the goroutine it switched
- * straight to (finish_prev).  Returns false when a park's unlockf
- * refused: gp is runnable again and the caller must run or queue it.
- */
-static bool gleft(struct m *mp, struct g *gp, enum gaction a)
-{
-	gp->m = NULL;
-	switch (a) {
-	case GA_PARK: {
-		bool (*fn)(struct g *, void *) = mp->waitunlockf;
-		void *arg = mp->waitlock;
-
-		mp->waitunlockf = NULL;
-		mp->waitlock = NULL;
-		casgstatus(gp, G_RUNNING, G_WAITING);
-		if (fn && !fn(gp, arg)) {
-			casgstatus(gp, G_WAITING, G_RUNNABLE);
-			return false;
-		}
-		return true;
-	}
-	case GA_GOSCHED:
-	case GA_GOSCHED_LOCKED:
-		casgstatus(gp, G_RUNNING, G_RUNNABLE);
-		GORO_PROBE1(goroutine_yield, gp->goid);
-		if (a == GA_GOSCHED)
-			lock(&sched.lock);
-		globrunqput(gp);
-		unlock(&sched.lock);
-		return true;
-	case GA_GOYIELD:
-		casgstatus(gp, G_RUNNING, G_RUNNABLE);
-		GORO_PROBE1(goroutine_yield, gp->goid);
-		runqput(mp->p, gp, false);
-		return true;
-	case GA_GOEXIT:
-		casgstatus(gp, G_RUNNING, G_DEAD);
-		GORO_PROBE1(goroutine_exit, gp->goid);
-		__atomic_sub_fetch(&ngoroutines, 1, __ATOMIC_RELAXED);
-		if ((gp->flags & G_FLAG_MAIN) && !main_goexit) {
-			/* main returned: the program is over (on g0 only:
-			 * switch_direct leaves main's exit to g0) */
-			__atomic_store_n(&sched.exiting, 1, __ATOMIC_RELEASE);
-			notewakeup(&sched.mainnote);
-			mexit_park();
-		}
-		gfput(mp->p, gp);
-		return true;
-	default:
-		throw("execute: goroutine switched to g0 without an action");
-	}
-}
-
-/*
  * The direct switch: a goroutine that parks, yields or exits goes
  * straight to the next goroutine of its P's run queue (goro_yield: or
  * of the global queue, where it goes itself), one context
@@ -1148,6 +1160,17 @@ static bool switch_direct(struct m *mp, struct g *gp, enum gaction a)
 	if (when && nanotime() >= when)
 		return false;
 	next = runqget(pp, &inherit);
+	/*
+	 * goro_yield with local work and an empty global queue: to the
+	 * local tail, with no lock.  Go's Gosched queues globally, where
+	 * the next schedule() on this P (local first) would take it only
+	 * after the local queue anyway; other Ps can steal it here as they
+	 * would take it there.  With work in the global queue it goes
+	 * there, behind that work, as in Go.
+	 */
+	if (next && a == GA_GOSCHED &&
+	    !__atomic_load_n(&sched.runqsize, __ATOMIC_RELAXED))
+		a = GA_GOYIELD;
 	if (!next && a == GA_GOSCHED) {
 		/* goro_yield with an empty local queue: the global queue's
 		 * head (and a fair share of the rest into the local queue,

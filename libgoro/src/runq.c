@@ -58,7 +58,7 @@ uint32_t runqlen(struct p *pp)
 }
 
 /* The ring is full: move half of it and gp to the global queue. */
-static bool runqputslow(struct p *pp, struct g *gp, uint32_t head,
+bool runqputslow(struct p *pp, struct g *gp, uint32_t head,
 			uint32_t tail)
 {
 	struct g *batch[RUNQ_SIZE / 2 + 1];
@@ -83,67 +83,6 @@ static bool runqputslow(struct p *pp, struct g *gp, uint32_t head,
 	globrunqputbatch(&q, (int32_t)n + 1);
 	unlock(&sched.lock);
 	return true;
-}
-
-/* Put gp on pp's queue (pp owned by the caller); next: into runnext,
- * kicking the previous runnext to the ring. */
-void runqput(struct p *pp, struct g *gp, bool next)
-{
-	uint32_t head, tail;
-
-	if (next) {
-		struct g *old = __atomic_load_n(&pp->runnext, __ATOMIC_RELAXED);
-
-		while (!__atomic_compare_exchange_n(&pp->runnext, &old, gp,
-						    false, __ATOMIC_RELEASE,
-						    __ATOMIC_RELAXED))
-			;
-		if (!old)
-			return;
-		gp = old;
-	}
-	for (;;) {
-		head = load_acq(&pp->runqhead);
-		tail = pp->runqtail;
-		if (tail - head < RUNQ_SIZE) {
-			__atomic_store_n(&pp->runq[tail % RUNQ_SIZE], gp,
-					 __ATOMIC_RELAXED);
-			__atomic_store_n(&pp->runqtail, tail + 1,
-					 __ATOMIC_RELEASE);
-			return;
-		}
-		if (runqputslow(pp, gp, head, tail))
-			return;
-		/* a thief took some: the ring has room now */
-	}
-}
-
-/* Take a G from pp's local queue (owner only); *inherit: it was runnext. */
-struct g *runqget(struct p *pp, bool *inherit)
-{
-	struct g *next = __atomic_load_n(&pp->runnext, __ATOMIC_RELAXED);
-
-	if (next && __atomic_compare_exchange_n(&pp->runnext, &next, NULL,
-						false, __ATOMIC_ACQUIRE,
-						__ATOMIC_RELAXED)) {
-		*inherit = true;
-		return next;
-	}
-	*inherit = false;
-	for (;;) {
-		uint32_t head = load_acq(&pp->runqhead);
-		uint32_t tail = pp->runqtail;
-		struct g *gp;
-
-		if (tail == head)
-			return NULL;
-		gp = __atomic_load_n(&pp->runq[head % RUNQ_SIZE],
-				     __ATOMIC_RELAXED);
-		if (__atomic_compare_exchange_n(&pp->runqhead, &head, head + 1,
-						false, __ATOMIC_RELEASE,
-						__ATOMIC_RELAXED))
-			return gp;
-	}
 }
 
 /*

@@ -107,8 +107,8 @@ int64_t nanotime(void);
 struct rtlock {
 	uint32_t key;
 };
-void lock(struct rtlock *l);
-void unlock(struct rtlock *l);
+static inline void lock(struct rtlock *l);	/* below: inline */
+static inline void unlock(struct rtlock *l);
 
 /* Fatal paths: print without allocating, all goroutines, exit 2. */
 __attribute__((noreturn)) void throw(const char *msg);
@@ -406,20 +406,149 @@ static inline void releasem(struct m *mp)
 	if (mp)
 		m_locks_add(mp, -1);
 }
-void casgstatus(struct g *gp, uint32_t old, uint32_t new);
+
+/*
+ * Runtime locks (park.c has the slow paths): 0 unlocked, 1 locked, 2
+ * locked with sleepers.  The uncontended lock and unlock are one
+ * exchange each, inline: a channel operation takes one of each.  Both
+ * count in m->locks: the preemption signal handler never switches a
+ * goroutine away while it holds one (its M would then hold a lock for
+ * another goroutine).
+ */
+enum { LOCK_UNLOCKED, LOCK_LOCKED, LOCK_SLEEPING };
+void lock_slow(struct rtlock *l, uint32_t v);
+void unlock_slow(struct rtlock *l, uint32_t v);
+
+static inline void lock(struct rtlock *l)
+{
+	struct m *mp = getm();
+	uint32_t v;
+
+	if (mp)
+		m_locks_add(mp, 1);
+	v = __atomic_exchange_n(&l->key, LOCK_LOCKED, __ATOMIC_ACQUIRE);
+	if (unlikely(v != LOCK_UNLOCKED))
+		lock_slow(l, v);
+}
+
+static inline void unlock(struct rtlock *l)
+{
+	uint32_t v = __atomic_exchange_n(&l->key, LOCK_UNLOCKED,
+					 __ATOMIC_RELEASE);
+	struct m *mp;
+
+	if (unlikely(v != LOCK_LOCKED))
+		unlock_slow(l, v);
+	mp = getm();
+	if (mp)
+		m_locks_add(mp, -1);
+}
+/*
+ * Each G status transition has one owner: the goroutine itself (running
+ * -> waiting), its M (runnable -> running), the waker that dequeued it
+ * (waiting -> runnable), and the collector never changes it (it stops
+ * the world).  So a check and a release store do, without the locked
+ * compare-and-swap Go needs for its concurrent stack scans; the check
+ * still catches a transition from a state nobody should see.  Inline:
+ * every switch makes two or three.
+ */
+__attribute__((noreturn, cold)) void badgstatus(struct g *gp, uint32_t cur,
+						uint32_t old, uint32_t new);
+static inline void casgstatus(struct g *gp, uint32_t old, uint32_t new)
+{
+	uint32_t cur = __atomic_load_n(&gp->atomicstatus, __ATOMIC_ACQUIRE);
+
+	if (unlikely(cur != old))
+		badgstatus(gp, cur, old, new);
+	__atomic_store_n(&gp->atomicstatus, new, __ATOMIC_RELEASE);
+}
 static inline uint32_t readgstatus(struct g *gp)
 {
 	return __atomic_load_n(&gp->atomicstatus, __ATOMIC_ACQUIRE);
 }
-void runqput(struct p *pp, struct g *gp, bool next);
-struct g *runqget(struct p *pp, bool *inherit);
+
+/*
+ * The owner's run-queue operations (runq.c has the design), inline on
+ * the scheduling paths.  runqput: gp to pp's queue (pp owned by the
+ * caller); next: into runnext, kicking the previous runnext to the
+ * ring.  runqget: a G from pp's local queue (owner only); *inherit: it
+ * was runnext.
+ */
+bool runqputslow(struct p *pp, struct g *gp, uint32_t head, uint32_t tail);
+
+static inline void runqput(struct p *pp, struct g *gp, bool next)
+{
+	uint32_t head, tail;
+
+	if (next) {
+		struct g *old = __atomic_load_n(&pp->runnext, __ATOMIC_RELAXED);
+
+		while (!__atomic_compare_exchange_n(&pp->runnext, &old, gp,
+						    false, __ATOMIC_RELEASE,
+						    __ATOMIC_RELAXED))
+			;
+		if (!old)
+			return;
+		gp = old;
+	}
+	for (;;) {
+		head = __atomic_load_n(&pp->runqhead, __ATOMIC_ACQUIRE);
+		tail = pp->runqtail;
+		if (likely(tail - head < RUNQ_SIZE)) {
+			__atomic_store_n(&pp->runq[tail % RUNQ_SIZE], gp,
+					 __ATOMIC_RELAXED);
+			__atomic_store_n(&pp->runqtail, tail + 1,
+					 __ATOMIC_RELEASE);
+			return;
+		}
+		if (runqputslow(pp, gp, head, tail))
+			return;
+		/* a thief took some: the ring has room now */
+	}
+}
+
+static inline struct g *runqget(struct p *pp, bool *inherit)
+{
+	struct g *next = __atomic_load_n(&pp->runnext, __ATOMIC_RELAXED);
+
+	if (next && __atomic_compare_exchange_n(&pp->runnext, &next, NULL,
+						false, __ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED)) {
+		*inherit = true;
+		return next;
+	}
+	*inherit = false;
+	for (;;) {
+		uint32_t head = __atomic_load_n(&pp->runqhead, __ATOMIC_ACQUIRE);
+		uint32_t tail = pp->runqtail;
+		struct g *gp;
+
+		if (tail == head)
+			return NULL;
+		gp = __atomic_load_n(&pp->runq[head % RUNQ_SIZE],
+				     __ATOMIC_RELAXED);
+		if (likely(__atomic_compare_exchange_n(&pp->runqhead, &head,
+						       head + 1, false,
+						       __ATOMIC_RELEASE,
+						       __ATOMIC_RELAXED)))
+			return gp;
+	}
+}
+
 struct g *runqsteal(struct p *pp, struct p *p2, bool stealrunnext);
 bool runqempty(struct p *pp);
 uint32_t runqlen(struct p *pp);
 void globrunqput(struct g *gp);
 void globrunqputbatch(struct gqueue *q, int32_t n);
 struct g *globrunqget(struct p *pp, int32_t max);
-void wakep(void);
+/* Try to add one more P to run goroutines (proc.c's top comment): after
+ * every goready and spawn, so the common "no idle P" answer is inline. */
+void wakep_slow(void);
+static inline void wakep(void)
+{
+	if (__atomic_load_n(&sched.npidle, __ATOMIC_ACQUIRE))
+		wakep_slow();
+}
 void wakenetpoller(int64_t when);
 bool g_is_valid(struct g *gp);
 bool p_is_valid(struct p *pp);
@@ -440,7 +569,14 @@ struct g *stackalloc_g(size_t size);
 void stackfree_unused(struct g *gp);
 void stack_reset(struct g *gp);
 int stack_sigstack(struct m *mp);
-bool stack_overflowed(struct g *gp);
+bool stack_canary_dead(struct g *gp);
+/* G_FLAG_NOGUARD: a stack with no guard page, whose overflow only its
+ * canary can tell (stack.c); checked at every switch, so inline. */
+#define G_FLAG_NOGUARD	0x100
+static inline bool stack_overflowed(struct g *gp)
+{
+	return unlikely(gp->flags & G_FLAG_NOGUARD) && stack_canary_dead(gp);
+}
 
 /* M parking (park.c): /dev/goro when present, else futex. */
 void mpark_init(void);

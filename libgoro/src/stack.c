@@ -87,7 +87,7 @@ static long guard_budget;		/* mprotect guards left */
 static bool guard_probed;
 static struct sigaction old_segv;
 
-#define G_FLAG_NOGUARD	0x100
+/* G_FLAG_NOGUARD (runtime.h): this stack got no guard, the canary only */
 
 static long read_max_map_count(void)
 {
@@ -234,13 +234,11 @@ void stack_reset(struct g *gp)
 }
 
 /* The canary check of an unguarded stack: its lowest bytes are zero. */
-bool stack_overflowed(struct g *gp)
+bool stack_canary_dead(struct g *gp)
 {
 	const uint64_t *c = (const uint64_t *)gp->stack_lo;
 	uint64_t acc = 0;
 
-	if (likely(!(gp->flags & G_FLAG_NOGUARD)))
-		return false;
 	for (size_t i = 0; i < CANARY_BYTES / 8; i++)
 		acc |= c[i];
 	return acc != 0;

@@ -69,11 +69,13 @@ static int late_recv;
 
 static void stop_main(void *arg)
 {
-	struct goro_timer *t = goro_timer_new(20 * MS);
+	/* 100 ms: the stop must come first even on a debug kernel, where
+	 * a thread can be off the CPU for tens of ms between two calls */
+	struct goro_timer *t = goro_timer_new(100 * MS);
 
 	(void)arg;
 	stop1 = goro_timer_stop(t);
-	goro_sleep(30 * MS);
+	goro_sleep(150 * MS);
 	late_recv = goro_chan_try_recv(goro_timer_chan(t), NULL);
 	stop2 = goro_timer_stop(t);
 	goro_timer_free(t);

@@ -33,11 +33,10 @@ echo
 echo "@@VM booted $(uname -r) at $(uptime_s) s"
 
 kmemleak=/sys/kernel/debug/kmemleak
-# Forget what the boot itself left behind: only leaks of the run count.
-# A scan first: "clear" only forgets what a scan has reported, and the
-# boot's own suspects (ACPI's early caches on the debug kernel) would
-# otherwise turn up in the kernel's next automatic scan, mid-run.
-[ -w $kmemleak ] && echo scan >$kmemleak && echo clear >$kmemleak
+# Forget what the boot itself left behind: only leaks of the run count
+# (run-vm.sh also leaves out suspects that the boot allocated: some turn
+# unreferenced only later, after this clear).
+[ -w $kmemleak ] && echo clear >$kmemleak
 
 # one_cpu CMD...: CMD with every vCPU but cpu0 offline.  Loading and
 # unloading goro.ko flip the kernel's preempt-notifier static key, which
