@@ -1448,6 +1448,30 @@ static struct g *newproc1(struct p *pp, void (*fn)(void *), void *arg,
 	return gp;
 }
 
+/*
+ * Back-pressure on spawners.  A loop that spawns faster than its P runs
+ * the children fills the local queue, then the global one, and every
+ * goroutine waiting there holds a stack: with Go's policy (newproc
+ * never yields) a million-goroutine loop piled up a slice's worth of
+ * them, each on a fresh stack (a guard madvise and a page fault) and
+ * each struct g on its own page, so that the scheduler's walks over
+ * them missed the TLB at every step.  Go's 2 KiB stacks and compact Gs
+ * make the pile cheap there; here it is not.  So once the global queue
+ * holds more than SPAWN_BACKLOG goroutines, a spawner yields behind
+ * them (goro_yield: to the global tail): the children run, their stacks
+ * come back warm, and the spawner goes on.  Nothing blocks and nothing
+ * is lost; the spawner only gives up its slice early.
+ */
+#define SPAWN_BACKLOG	512
+
+static __attribute__((noinline)) void spawn_backoff(void)
+{
+	struct m *mp = getm();
+
+	if (mp->curg && !mp->locks && mp->p && !(mp->curg->flags & G_FLAG_G0))
+		mcall(GA_GOSCHED);
+}
+
 static int stacksize_from_attr(const struct goro_attr *attr, size_t *size)
 {
 	size_t s;
@@ -1502,6 +1526,9 @@ GORO_API int goro_spawn(void (*fn)(void *arg), void *arg,
 		wakep();
 	}
 	releasem(mp);
+	if (unlikely(__atomic_load_n(&sched.runqsize, __ATOMIC_RELAXED) >
+		     SPAWN_BACKLOG))
+		spawn_backoff();
 	return gp ? 0 : -ENOMEM;
 }
 

@@ -185,11 +185,14 @@ static void overflow_main(void *arg)
 	(void)arg;
 	goro_set_maxprocs(1);
 	tgate_add(&gate, 1000);
-	for (int i = 0; i < 1000; i++)
+	for (int i = 0; i < 1000; i++) {
+		int32_t n;
+
 		go(nop, NULL);
-	lock(&sched.lock);
-	overflow_seen = sched.runqsize;
-	unlock(&sched.lock);
+		n = __atomic_load_n(&sched.runqsize, __ATOMIC_RELAXED);
+		if (n > overflow_seen)
+			overflow_seen = n;
+	}
 	tgate_wait(&gate);
 }
 
@@ -204,8 +207,45 @@ TEST(runq_overflow_to_global)
 	 * another M, which runs the queued goroutines before we look */
 	gorodebug_add("kmodsysmon=0");
 	ASSERT_EQ(0, goro_main(overflow_main, NULL));
-	/* 1000 puts into a 256-slot ring: at least 1000 - 256 spilled. */
-	ASSERT_GE(overflow_seen, 1000 - RUNQ_SIZE);
+	/* A full ring moves half of itself and the new G to the global
+	 * queue in one batch; the spawner then goes on spilling until the
+	 * back-pressure (proc.c: SPAWN_BACKLOG, 512) makes it yield: the
+	 * most seen is three batches (the fourth passes 512, and by the
+	 * time the spawner looks again the children ran). */
+	ASSERT_EQ(overflow_seen, 3 * (RUNQ_SIZE / 2 + 1));
+}
+
+/*
+ * Back-pressure: a loop that spawns 100 000 goroutines on one P never
+ * has more than about SPAWN_BACKLOG (512) in the global queue plus a
+ * full local ring and one overflow batch alive at once, where Go's
+ * policy piles up a whole time slice's worth (tens of thousands).
+ */
+static long live_max;
+
+static void bp_main(void *arg)
+{
+	(void)arg;
+	goro_set_maxprocs(1);
+	tgate_add(&gate, 100000);
+	for (int i = 0; i < 100000; i++) {
+		long live;
+
+		go(nop, NULL);
+		live = (long)goro_num_goroutine();
+		if (live > live_max)
+			live_max = live;
+	}
+	tgate_wait(&gate);
+}
+
+TEST(spawn_backpressure_bounds_live_goroutines)
+{
+	gorodebug_add("timeslice=10000000");	/* no preemption: the policy only */
+	ASSERT_EQ(0, goro_main(bp_main, NULL));
+	TH_LOG("at most %ld goroutines alive", live_max);
+	ASSERT_LE(live_max, 512 + RUNQ_SIZE / 2 + 1 + RUNQ_SIZE + 1 + 8);
+	ASSERT_GE(live_max, 512);
 }
 
 /* goro_set_maxprocs while other goroutines keep every P busy. */
