@@ -24,9 +24,14 @@
  * The global queue is a FIFO under sched.lock; globrunqget moves up to
  * half of a fair share of it into the local ring.  sched.runqsize is
  * written under the lock but read without it as a hint (schedule's
- * every-61-ticks check), hence its atomic stores.
+ * every-61-ticks check), hence its atomic stores.  It is a ring of
+ * pointers, grown by doubling, not Go's list linked through the Gs:
+ * here each struct g sits on its own stack page, and a list made every
+ * overflow and every take touch (and miss in the TLB on) one page per
+ * goroutine, twice; the ring touches none of them.
  */
 #include <sched.h>
+#include <stdlib.h>
 
 #include "runtime.h"
 
@@ -58,12 +63,10 @@ uint32_t runqlen(struct p *pp)
 }
 
 /* The ring is full: move half of it and gp to the global queue. */
-bool runqputslow(struct p *pp, struct g *gp, uint32_t head,
-			uint32_t tail)
+bool runqputslow(struct p *pp, struct g *gp, uint32_t head, uint32_t tail)
 {
 	struct g *batch[RUNQ_SIZE / 2 + 1];
 	uint32_t n = (tail - head) / 2;
-	struct gqueue q;
 
 	if (n != RUNQ_SIZE / 2)
 		throw("runqputslow: queue is not full");
@@ -74,13 +77,8 @@ bool runqputslow(struct p *pp, struct g *gp, uint32_t head,
 					 __ATOMIC_RELEASE, __ATOMIC_RELAXED))
 		return false;
 	batch[n] = gp;
-	for (uint32_t i = 0; i < n; i++)
-		batch[i]->schedlink = batch[i + 1];
-	gp->schedlink = NULL;
-	q.head = batch[0];
-	q.tail = gp;
 	lock(&sched.lock);
-	globrunqputbatch(&q, (int32_t)n + 1);
+	globrunqputarray(batch, n + 1);
 	unlock(&sched.lock);
 	return true;
 }
@@ -154,26 +152,70 @@ struct g *runqsteal(struct p *pp, struct p *p2, bool stealrunnext)
 }
 
 /* Global queue; sched.lock held. */
-void globrunqput(struct g *gp)
+
+/* Room for n more: double the ring (its entries move to [0, size)). */
+static void globrunqgrow(uint32_t n)
 {
-	gp->schedlink = NULL;
-	if (sched.runq.tail)
-		sched.runq.tail->schedlink = gp;
-	else
-		sched.runq.head = gp;
-	sched.runq.tail = gp;
-	__atomic_store_n(&sched.runqsize, sched.runqsize + 1, __ATOMIC_RELAXED);
+	uint32_t size = (uint32_t)sched.runqsize, cap = sched.runqcap;
+	struct g **nq;
+
+	if (size + n <= cap)
+		return;
+	while (cap < size + n)
+		cap = cap ? 2 * cap : 1024;
+	nq = malloc(cap * sizeof(*nq));
+	if (!nq)
+		throw("globrunqput: out of memory");
+	for (uint32_t i = 0; i < size; i++)
+		nq[i] = sched.runq[(sched.runqhead + i) & (sched.runqcap - 1)];
+	free(sched.runq);
+	sched.runq = nq;
+	sched.runqhead = 0;
+	sched.runqcap = cap;
 }
 
+static inline void globrunqpush(struct g *gp)
+{
+	uint32_t size = (uint32_t)sched.runqsize;
+
+	sched.runq[(sched.runqhead + size) & (sched.runqcap - 1)] = gp;
+	__atomic_store_n(&sched.runqsize, (int32_t)size + 1, __ATOMIC_RELAXED);
+}
+
+void globrunqput(struct g *gp)
+{
+	globrunqgrow(1);
+	globrunqpush(gp);
+}
+
+void globrunqputarray(struct g **batch, uint32_t n)
+{
+	globrunqgrow(n);
+	for (uint32_t i = 0; i < n; i++)
+		globrunqpush(batch[i]);
+}
+
+/* q (linked through schedlink, n long) to the tail, emptied. */
 void globrunqputbatch(struct gqueue *q, int32_t n)
 {
-	if (sched.runq.tail)
-		sched.runq.tail->schedlink = q->head;
-	else
-		sched.runq.head = q->head;
-	sched.runq.tail = q->tail;
-	__atomic_store_n(&sched.runqsize, sched.runqsize + n, __ATOMIC_RELAXED);
+	struct g *gp, *next;
+
+	globrunqgrow((uint32_t)n);
+	for (gp = q->head; gp; gp = next) {
+		next = gp->schedlink;
+		gp->schedlink = NULL;
+		globrunqpush(gp);
+	}
 	q->head = q->tail = NULL;
+}
+
+static inline struct g *globrunqpop(void)
+{
+	struct g *gp = sched.runq[sched.runqhead];
+
+	sched.runqhead = (sched.runqhead + 1) & (sched.runqcap - 1);
+	__atomic_store_n(&sched.runqsize, sched.runqsize - 1, __ATOMIC_RELAXED);
+	return gp;
 }
 
 /* Take a fair share of the global queue (at most max, 0: no limit),
@@ -192,18 +234,8 @@ struct g *globrunqget(struct p *pp, int32_t max)
 		n = max;
 	if (n > RUNQ_SIZE / 2)
 		n = RUNQ_SIZE / 2;
-	__atomic_store_n(&sched.runqsize, sched.runqsize - n, __ATOMIC_RELAXED);
-	gp = sched.runq.head;
-	sched.runq.head = gp->schedlink;
-	if (!sched.runq.head)
-		sched.runq.tail = NULL;
-	for (n--; n > 0; n--) {
-		struct g *g1 = sched.runq.head;
-
-		sched.runq.head = g1->schedlink;
-		if (!sched.runq.head)
-			sched.runq.tail = NULL;
-		runqput(pp, g1, false);
-	}
+	gp = globrunqpop();
+	for (n--; n > 0; n--)
+		runqput(pp, globrunqpop(), false);
 	return gp;
 }

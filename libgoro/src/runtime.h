@@ -331,7 +331,11 @@ struct schedt {
 	struct p *pidle;
 	int32_t npidle;		/* atomic */
 	int32_t nmspinning;	/* atomic */
-	struct gqueue runq;	/* global run queue */
+	/* global run queue: a ring of runqcap (a power of two, grown by
+	 * doubling) pointers from runqhead, runqsize long (runq.c) */
+	struct g **runq;
+	uint32_t runqhead;
+	uint32_t runqcap;
 	int32_t runqsize;
 	struct g *gfree;	/* global free Gs (default stacks) */
 	int32_t ngfree;
@@ -540,6 +544,7 @@ bool runqempty(struct p *pp);
 uint32_t runqlen(struct p *pp);
 void globrunqput(struct g *gp);
 void globrunqputbatch(struct gqueue *q, int32_t n);
+void globrunqputarray(struct g **batch, uint32_t n);
 struct g *globrunqget(struct p *pp, int32_t max);
 /* Try to add one more P to run goroutines (proc.c's top comment): after
  * every goready and spawn, so the common "no idle P" answer is inline. */
