@@ -210,9 +210,11 @@ TEST(runq_overflow_to_global)
 	/* A full ring moves half of itself and the new G to the global
 	 * queue in one batch; the spawner then goes on spilling until the
 	 * back-pressure (proc.c: SPAWN_BACKLOG, 512) makes it yield: the
-	 * most seen is three batches (the fourth passes 512, and by the
-	 * time the spawner looks again the children ran). */
-	ASSERT_EQ(overflow_seen, 3 * (RUNQ_SIZE / 2 + 1));
+	 * most seen is three batches natively (the fourth passes 512, and
+	 * by the time the spawner looks again the children ran); a slow
+	 * kernel's hand-off or a preemption may run some earlier. */
+	ASSERT_GE(overflow_seen, RUNQ_SIZE / 2 + 1);
+	ASSERT_LE(overflow_seen, 3 * (RUNQ_SIZE / 2 + 1));
 }
 
 /*
