@@ -162,27 +162,6 @@ static inline char *chanbuf(struct hchan *c, size_t i)
 	return c->buf + i * c->elemsize;
 }
 
-/* Would a send block?  Lock-free; see protocol step 1. */
-static inline bool chan_full(struct hchan *c)
-{
-	if (c->dataqsiz == 0)
-		return __atomic_load_n(&c->recvq.first, __ATOMIC_RELAXED) == NULL;
-	return __atomic_load_n(&c->qcount, __ATOMIC_RELAXED) == c->dataqsiz;
-}
-
-/* Would a receive block (ignoring close)?  Lock-free. */
-static inline bool chan_empty(struct hchan *c)
-{
-	if (c->dataqsiz == 0)
-		return __atomic_load_n(&c->sendq.first, __ATOMIC_RELAXED) == NULL;
-	return __atomic_load_n(&c->qcount, __ATOMIC_RELAXED) == 0;
-}
-
-static inline bool chan_closed(struct hchan *c)
-{
-	return __atomic_load_n(&c->closed, __ATOMIC_ACQUIRE) != 0;
-}
-
 /* Copy into the buffer's tail (c locked, room checked). */
 void chan_bufput(struct hchan *c, const void *ep)
 {
@@ -264,7 +243,7 @@ static void block_forever(enum waitreason reason)
 }
 
 /* Go's chansend: true if the value went; false only when !block. */
-static bool chansend(struct hchan *c, const void *ep, bool block)
+bool chansend(struct hchan *c, const void *ep, bool block)
 {
 	struct sudog mysg, *sg, *fired = NULL;
 	struct g *gp;
@@ -325,7 +304,7 @@ static bool chansend(struct hchan *c, const void *ep, bool block)
  * Go's chanrecv: 1 received a value, -EPIPE closed and drained (*ep
  * zeroed), 0 would block (only when !block).
  */
-static int chanrecv(struct hchan *c, void *ep, bool block)
+int chanrecv(struct hchan *c, void *ep, bool block)
 {
 	struct sudog mysg, *sg, *fired = NULL;
 	struct g *gp;

@@ -127,6 +127,30 @@ void chan_bufget(struct hchan *c, void *ep);
 /* Both return the goroutine to goready() after the locks are dropped. */
 struct g *chan_send_to(struct hchan *c, struct sudog *sg, const void *ep);
 struct g *chan_recv_from(struct hchan *c, struct sudog *sg, void *ep);
+/* Go's chansend/chanrecv (chan.c); select.c's lock-free first pass
+ * uses their non-blocking forms.  chanrecv: 1 a value, -EPIPE closed
+ * and drained (*ep zeroed), 0 would block. */
+bool chansend(struct hchan *c, const void *ep, bool block);
+int chanrecv(struct hchan *c, void *ep, bool block);
+/* Would a send / a receive (ignoring close) block?  Lock-free hints. */
+static inline bool chan_full(struct hchan *c)
+{
+	if (c->dataqsiz == 0)
+		return __atomic_load_n(&c->recvq.first, __ATOMIC_RELAXED) == NULL;
+	return __atomic_load_n(&c->qcount, __ATOMIC_RELAXED) == c->dataqsiz;
+}
+
+static inline bool chan_empty(struct hchan *c)
+{
+	if (c->dataqsiz == 0)
+		return __atomic_load_n(&c->sendq.first, __ATOMIC_RELAXED) == NULL;
+	return __atomic_load_n(&c->qcount, __ATOMIC_RELAXED) == 0;
+}
+
+static inline bool chan_closed(struct hchan *c)
+{
+	return __atomic_load_n(&c->closed, __ATOMIC_ACQUIRE) != 0;
+}
 
 /* sema.c, for sync.c */
 void semacquire1(uint32_t *addr, bool lifo, enum waitreason reason);

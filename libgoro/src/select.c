@@ -15,6 +15,15 @@
  *     inside-out Fisher-Yates shuffle with fastrandn), so that no ready
  *     case is favoured.  lockorder: the same cases sorted by channel
  *     address (heapsort, O(n log n) whatever n is).
+ *  1b. A first pass without the locks, in pollorder: a case whose
+ *     channel looks ready (the lock-free checks of the non-blocking
+ *     send and receive) is tried alone, as goro_chan_try_send/recv
+ *     would, under its one channel lock; the first that succeeds is
+ *     the select's case.  The choice is still uniform among the ready
+ *     cases (pollorder is), and a case that became ready just after
+ *     its check is one that was not ready yet: the select is as
+ *     atomic as one that locked everything first.  With a ready case,
+ *     most selects take one lock, not n.
  *  2. Lock every channel in lockorder, each once even if several cases
  *     name it.  Address order makes two selects over the same channels
  *     take the locks in one global order: no deadlock.
@@ -189,6 +198,30 @@ static int selectgo(struct goro_select_case *cases, int n, bool block,
 			return -EAGAIN;
 		gopark(NULL, NULL, n == 0 ? WAIT_SELECT_NO_CASES : WAIT_SELECT);
 		throw("unreachable");
+	}
+	/* 1b. lock-free first pass */
+	for (i = 0; i < norder; i++) {
+		int r;
+
+		casi = pollorder[i];
+		cas = &cases[casi];
+		c = case_chan(cases, casi);
+		if (cas->dir == GORO_SELECT_RECV) {
+			if (chan_empty(c) && !chan_closed(c))
+				continue;
+			r = chanrecv(c, cas->val, false);
+			if (r) {
+				cas->ok = r > 0;
+				return casi;
+			}
+		} else {
+			if (chan_full(c) && !chan_closed(c))
+				continue;
+			if (chansend(c, cas->val, false)) {	/* closed: panics */
+				cas->ok = 1;
+				return casi;
+			}
+		}
 	}
 	sort_lockorder(cases, pollorder, lockorder, norder);
 
