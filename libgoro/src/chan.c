@@ -67,64 +67,7 @@ static inline struct hchan *hchan_of(struct goro_chan *ch)
 	return (struct hchan *)ch;
 }
 
-/* ---------------------------------------------------------------------
- * Wait queues.  first is read without the lock by the fast paths, so
- * it is stored atomically (relaxed: the lock orders everything else).
- * ------------------------------------------------------------------- */
-
-static inline void set_first(struct waitq *q, struct sudog *s)
-{
-	__atomic_store_n(&q->first, s, __ATOMIC_RELAXED);
-}
-
-void waitq_enqueue(struct waitq *q, struct sudog *sgp)
-{
-	struct sudog *x = q->last;
-
-	sgp->next = NULL;
-	sgp->prev = x;
-	if (x)
-		x->next = sgp;
-	else
-		set_first(q, sgp);
-	q->last = sgp;
-}
-
-struct sudog *waitq_dequeue(struct waitq *q)
-{
-	struct sudog *sgp, *y;
-
-	for (;;) {
-		sgp = q->first;
-		if (!sgp)
-			return NULL;
-		y = sgp->next;
-		if (y) {
-			y->prev = NULL;
-			set_first(q, y);
-		} else {
-			set_first(q, NULL);
-			q->last = NULL;
-		}
-		sgp->next = NULL;
-		sgp->prev = NULL;
-		/*
-		 * A select waits on several channels; the first waker to
-		 * claim selectdone wins it, the others drop its sudog here
-		 * (the select removes the rest itself when it wakes).
-		 */
-		if (sgp->isselect) {
-			uint32_t zero = 0;
-
-			if (!__atomic_compare_exchange_n(sgp->selectdone, &zero,
-							 1, false,
-							 __ATOMIC_ACQ_REL,
-							 __ATOMIC_RELAXED))
-				continue;
-		}
-		return sgp;
-	}
-}
+/* Wait queues (the inline operations are in chan.h). */
 
 /* Remove sgp if it is still queued (a waker may have dropped it). */
 void waitq_remove(struct waitq *q, struct sudog *sgp)
@@ -157,11 +100,6 @@ static inline void set_qcount(struct hchan *c, size_t v)
 	__atomic_store_n(&c->qcount, v, __ATOMIC_RELAXED);
 }
 
-static inline char *chanbuf(struct hchan *c, size_t i)
-{
-	return c->buf + i * c->elemsize;
-}
-
 /* Copy into the buffer's tail (c locked, room checked). */
 void chan_bufput(struct hchan *c, const void *ep)
 {
@@ -182,47 +120,6 @@ void chan_bufget(struct hchan *c, void *ep)
 	if (++c->recvx == c->dataqsiz)
 		c->recvx = 0;
 	set_qcount(c, c->qcount - 1);
-}
-
-/*
- * Hand ep to the receiver sg dequeued from recvq (c locked).  Returns
- * the goroutine to goready() once the caller has dropped its locks.
- */
-struct g *chan_send_to(struct hchan *c, struct sudog *sg, const void *ep)
-{
-	if (sg->elem) {
-		elemmove(sg->elem, ep, c->elemsize);
-		sg->elem = NULL;
-	}
-	sg->success = true;
-	*sg->param = sg;
-	return sg->g;
-}
-
-/*
- * Take a value for ep (may be NULL) from the sender sg dequeued from
- * sendq (c locked): straight from it when unbuffered; else the buffer is
- * full, so take its head and put sg's value at its tail.
- */
-struct g *chan_recv_from(struct hchan *c, struct sudog *sg, void *ep)
-{
-	if (c->dataqsiz == 0) {
-		if (ep)
-			elemmove(ep, sg->elem, c->elemsize);
-	} else {
-		char *qp = chanbuf(c, c->recvx);
-
-		if (ep)
-			elemmove(ep, qp, c->elemsize);
-		elemmove(qp, sg->elem, c->elemsize);
-		if (++c->recvx == c->dataqsiz)
-			c->recvx = 0;
-		c->sendx = c->recvx;
-	}
-	sg->elem = NULL;
-	sg->success = true;
-	*sg->param = sg;
-	return sg->g;
 }
 
 static bool chan_parkcommit(struct g *gp, void *arg)

@@ -118,15 +118,116 @@ static inline void elemclr(void *dst, size_t size)
 	}
 }
 
-/* chan.c, for select.c; c->lock held by the caller. */
-void waitq_enqueue(struct waitq *q, struct sudog *sgp);
-struct sudog *waitq_dequeue(struct waitq *q);
+/* ---------------------------------------------------------------------
+ * Wait queues and hand-offs, c->lock held by the caller; inline, for
+ * chan.c's and select.c's hot paths.  first is read without the lock
+ * by the fast paths, so it is stored atomically (relaxed: the lock
+ * orders everything else).
+ * ------------------------------------------------------------------- */
+static inline void set_first(struct waitq *q, struct sudog *s)
+{
+	__atomic_store_n(&q->first, s, __ATOMIC_RELAXED);
+}
+
+static inline void waitq_enqueue(struct waitq *q, struct sudog *sgp)
+{
+	struct sudog *x = q->last;
+
+	sgp->next = NULL;
+	sgp->prev = x;
+	if (x)
+		x->next = sgp;
+	else
+		set_first(q, sgp);
+	q->last = sgp;
+}
+
+static inline struct sudog *waitq_dequeue(struct waitq *q)
+{
+	struct sudog *sgp, *y;
+
+	for (;;) {
+		sgp = q->first;
+		if (!sgp)
+			return NULL;
+		y = sgp->next;
+		if (y) {
+			y->prev = NULL;
+			set_first(q, y);
+		} else {
+			set_first(q, NULL);
+			q->last = NULL;
+		}
+		sgp->next = NULL;
+		sgp->prev = NULL;
+		/*
+		 * A select waits on several channels; the first waker to
+		 * claim selectdone wins it, the others drop its sudog here
+		 * (the select removes the rest itself when it wakes).
+		 */
+		if (sgp->isselect) {
+			uint32_t zero = 0;
+
+			if (!__atomic_compare_exchange_n(sgp->selectdone, &zero,
+							 1, false,
+							 __ATOMIC_ACQ_REL,
+							 __ATOMIC_RELAXED))
+				continue;
+		}
+		return sgp;
+	}
+}
+
 void waitq_remove(struct waitq *q, struct sudog *sgp);
 void chan_bufput(struct hchan *c, const void *ep);
 void chan_bufget(struct hchan *c, void *ep);
-/* Both return the goroutine to goready() after the locks are dropped. */
-struct g *chan_send_to(struct hchan *c, struct sudog *sg, const void *ep);
-struct g *chan_recv_from(struct hchan *c, struct sudog *sg, void *ep);
+
+static inline char *chanbuf(struct hchan *c, size_t i)
+{
+	return c->buf + i * c->elemsize;
+}
+
+/*
+ * Hand ep to the receiver sg dequeued from recvq (c locked).  Returns
+ * the goroutine to goready() once the caller has dropped its locks.
+ */
+static inline struct g *chan_send_to(struct hchan *c, struct sudog *sg, const void *ep)
+{
+	if (sg->elem) {
+		elemmove(sg->elem, ep, c->elemsize);
+		sg->elem = NULL;
+	}
+	sg->success = true;
+	*sg->param = sg;
+	return sg->g;
+}
+
+/*
+ * Take a value for ep (may be NULL) from the sender sg dequeued from
+ * sendq (c locked): straight from it when unbuffered; else the buffer is
+ * full, so take its head and put sg's value at its tail.
+ */
+static inline struct g *chan_recv_from(struct hchan *c, struct sudog *sg, void *ep)
+{
+	if (c->dataqsiz == 0) {
+		if (ep)
+			elemmove(ep, sg->elem, c->elemsize);
+	} else {
+		char *qp = chanbuf(c, c->recvx);
+
+		if (ep)
+			elemmove(ep, qp, c->elemsize);
+		elemmove(qp, sg->elem, c->elemsize);
+		if (++c->recvx == c->dataqsiz)
+			c->recvx = 0;
+		c->sendx = c->recvx;
+	}
+	sg->elem = NULL;
+	sg->success = true;
+	*sg->param = sg;
+	return sg->g;
+}
+
 /* Go's chansend/chanrecv (chan.c); select.c's lock-free first pass
  * uses their non-blocking forms.  chanrecv: 1 a value, -EPIPE closed
  * and drained (*ep zeroed), 0 would block. */
