@@ -2,53 +2,85 @@
 /*
  * chan.c - channels (Go's runtime/chan.go).
  *
- * Model.  A channel is a struct hchan: one lock, a ring buffer of
- * dataqsiz elements of elemsize bytes (none when unbuffered), and two
- * FIFO queues of blocked goroutines, sendq and recvq, each goroutine
- * represented by a sudog on its own stack whose elem points at the value
- * it sends or the slot it receives into.
+ * Model.  A channel is a struct hchan: one lock, two FIFO queues of
+ * blocked goroutines, sendq and recvq, each goroutine represented by a
+ * sudog on its own stack whose elem points at the value it sends or the
+ * slot it receives into, and for a buffered channel a lock-free ring of
+ * dataqsiz slots.
  *
- * Invariants (under c->lock):
- *  1. At least one of sendq, recvq is empty, except when both hold
- *     sudogs of selects (a select may wait to send and to receive on
- *     the same unbuffered channel).
- *  2. Buffered: qcount > 0 implies recvq is empty; qcount < dataqsiz
- *     implies sendq is empty.
- *  3. Unbuffered: a value moves straight from the sender's variable to
- *     the receiver's, stack to stack; it is never stored in the channel.
- *  4. Once closed, sendq is empty and stays empty; recvq is empty once
- *     the buffer is, and closed never goes back to 0.
+ * Unbuffered channels are Go's, all under c->lock:
+ *  1. Without the lock: a non-blocking send with no receiver waiting
+ *     (a receive with no sender) fails at once.  The read may be stale;
+ *     the answer is still one a locked check could have given a moment
+ *     earlier, as in Go.
+ *  2. Lock.  A send on a closed channel panics.  A peer waits: dequeue
+ *     it, copy the value stack to stack, unlock, goready it (into this
+ *     P's runnext: it runs as soon as we block, which is what makes a
+ *     ping-pong cheap).
+ *  3. Else queue a sudog and gopark; the unlockf drops the lock only
+ *     once we are parked, so a peer can never ready us before.  The
+ *     peer copies the value and sets success; close sets success = false
+ *     (a receiver then gets the zero value, a sender panics).
+ *  Invariant: at least one of sendq, recvq is empty, except when both
+ *  hold sudogs of selects (a select may wait on both sides of one
+ *  channel).
  *
- * Protocol of a send (a receive mirrors it):
- *  1. Without the lock: a non-blocking send on an open channel that is
- *     full (unbuffered with no receiver, or qcount == dataqsiz) fails at
- *     once.  The reads may be stale; the answer is still one a locked
- *     check could have given a moment earlier, as in Go.
- *  2. Lock.  Closed: panic.  A receiver waits: dequeue it, copy the value
- *     into its slot, unlock, goready it (into this P's runnext: it runs
- *     as soon as we block, which is what makes ping-pong cheap).
- *  3. Room in the buffer: copy into buf[sendx], unlock.
- *  4. Else queue a sudog on sendq and gopark; the unlockf drops the lock
- *     only once we are parked, so a receiver can never ready us before.
- *     The receiver copies our value out and sets success; close sets
- *     success = false instead and we panic.
- *
- * A receiver that finds a blocked sender on a full buffered channel
- * takes the oldest element from the buffer and puts the sender's value
- * at the tail, so FIFO order holds across buffer and sendq.
+ * Buffered channels move their elements through a bounded lock-free
+ * ring (Vyukov's MPMC queue), so that a producer and a consumer on two
+ * CPUs pass slots between them instead of a lock's cache line on every
+ * operation (chanbuf: the lock's line moved between the cores at every
+ * send and receive).  sendpos and recvpos count the slots ever taken;
+ * slot pos % cap has seq == 2 pos while free for the sender of pos,
+ * seq == 2 pos + 1 once that sender wrote it, and its receiver sets it
+ * to 2 (pos + cap) when done (the pos / pos + 1 of Vyukov's queue makes
+ * "written for pos" and "free for pos + 1" one value with one slot, as
+ * in a timer's channel).  The ring has a power of two of slots, at
+ * least cap (a mask, not a division, per operation); full is still at
+ * cap elements, from the positions (which a sender then reads at every
+ * send; with a power-of-two cap the slot alone tells).  A sender CASes sendpos from pos to
+ * pos + 1 only when its slot is free, then writes the element and
+ * publishes seq; a receiver likewise on recvpos.
+ *  1. Full and empty come from the positions: full when sendpos -
+ *     recvpos == cap, empty when they are equal.  A slot whose seq lags
+ *     while the positions say otherwise is one another goroutine is
+ *     still writing or reading: a window of a few instructions, inside
+ *     acquirem (no preemption, no hand-off of the P by goro.ko's sysmon
+ *     in the middle of it), so the other side spins for it.
+ *  2. Close sets CHAN_CLOSED in sendpos under c->lock: a sender's CAS
+ *     against an old sendpos fails, and one that sees the bit panics,
+ *     so every send linearises before or after the close.  A receiver
+ *     that finds the ring empty and the bit set has drained it.
+ *  3. Blocking: a goroutine that found the ring full (empty) locks c,
+ *     queues its sudog, issues a seq_cst fence and checks the positions
+ *     again; only if it still must wait it parks.  The other side, after
+ *     its CAS on a position (a seq_cst read-modify-write), reads the
+ *     queue's first sudog: of the two, one sees the other (Dekker), so
+ *     no wake-up is lost.  That side then, under c->lock, dequeues the
+ *     first waiter and makes the move for it - a freed slot gets the
+ *     blocked sender's value, a filled one goes to the blocked receiver
+ *     - so that a goroutine that waited is served before one that comes
+ *     later, as Go's hand-off through the buffer does; if a newcomer
+ *     took the slot first the waiter is only woken, to try again at the
+ *     head of the queue.
+ *  4. Close wakes every waiter: receivers try again (the ring may hold
+ *     values yet), senders panic.
+ *  The lock-free path never takes c->lock, and what it reads of the
+ *  header (the queues' first pointers, closed) is written only by
+ *  waiters, so the header's line stays shared in both CPUs' caches.
  *
  * Select (select.c) shares the queues: its sudogs carry isselect and a
  * shared selectdone word; waitq_dequeue skips a select sudog whose
  * selectdone another channel's waker has already claimed.
  *
- * Alternatives rejected.  A lock-free ring (as in some C channel
- * libraries) makes the buffered fast path a little cheaper but still
- * needs the lock to park and wake, and loses FIFO order between the
- * buffer and blocked senders.  Copying via an intermediate buffer would
- * cost a second copy and an allocation for large elements; the sudog's
- * elem pointer into the peer's stack needs neither.  Allocating sudogs
- * (Go caches them per P) is unnecessary because goro's stacks never
- * move: the sudog is a local of the parked call.
+ * Alternatives rejected.  Go's locked ring (goro's until then) costs
+ * the lock's cache line on every operation of a producer and a consumer
+ * on two CPUs.  Waking a blocked goroutine only to let it retry (no move
+ * on its behalf) lets newcomers overtake it forever.  Copying via an
+ * intermediate buffer would cost a second copy and an allocation for
+ * large elements; the sudog's elem pointer into the peer's stack needs
+ * neither.  Allocating sudogs (Go caches them per P) is unnecessary
+ * because goro's stacks never move: the sudog is a local of the parked
+ * call.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -92,34 +124,181 @@ void waitq_remove(struct waitq *q, struct sudog *sgp)
 }
 
 /* ---------------------------------------------------------------------
- * Buffer and state helpers
+ * The buffered ring
  * ------------------------------------------------------------------- */
 
-static inline void set_qcount(struct hchan *c, size_t v)
+static inline uint64_t pos_load(uint64_t *p)
 {
-	__atomic_store_n(&c->qcount, v, __ATOMIC_RELAXED);
+	return __atomic_load_n(p, __ATOMIC_SEQ_CST);
 }
 
-/* Copy into the buffer's tail (c locked, room checked). */
-void chan_bufput(struct hchan *c, const void *ep)
+/* One send into the ring, no waking. */
+static int ring_put(struct hchan *c, const void *ep)
 {
-	elemmove(chanbuf(c, c->sendx), ep, c->elemsize);
-	if (++c->sendx == c->dataqsiz)
-		c->sendx = 0;
-	set_qcount(c, c->qcount + 1);
+	uint64_t pos = pos_load(&c->sendpos);
+
+	for (;;) {
+		struct chanslot *sl;
+		int64_t dif;
+
+		if (unlikely(pos & CHAN_CLOSED))
+			return CHAN_ISCLOSED;
+		sl = chan_slot(c, pos);
+		dif = (int64_t)(__atomic_load_n(&sl->seq, __ATOMIC_ACQUIRE) -
+				2 * pos);
+		if (likely(dif == 0)) {
+			/* a ring larger than cap (not a power of two) has
+			 * free slots past cap: the positions decide */
+			if (c->dataqsiz != c->ringmask + 1 &&
+			    pos - pos_load(&c->recvpos) >= c->dataqsiz)
+				return CHAN_WOULDBLOCK;
+			if (__atomic_compare_exchange_n(&c->sendpos, &pos, pos + 1,
+							true, __ATOMIC_SEQ_CST,
+							__ATOMIC_SEQ_CST)) {
+				elemmove(sl->elem, ep, c->elemsize);
+				__atomic_store_n(&sl->seq, 2 * pos + 1,
+						 __ATOMIC_RELEASE);
+				return CHAN_OK;
+			}
+			continue;	/* pos reloaded by the CAS */
+		}
+		if (dif < 0) {
+			/* full, or the receiver of the previous lap is
+			 * still reading the slot */
+			if (pos - pos_load(&c->recvpos) >= c->dataqsiz)
+				return CHAN_WOULDBLOCK;
+			arch_pause();
+		}
+		pos = pos_load(&c->sendpos);
+	}
 }
 
-/* Take the buffer's head into ep (may be NULL; c locked, qcount > 0). */
-void chan_bufget(struct hchan *c, void *ep)
+/* One receive from the ring into ep (may be NULL), no waking. */
+static int ring_get(struct hchan *c, void *ep)
 {
-	char *qp = chanbuf(c, c->recvx);
+	uint64_t pos = pos_load(&c->recvpos);
 
-	if (ep)
-		elemmove(ep, qp, c->elemsize);
-	elemclr(qp, c->elemsize);	/* hold no stale data for the GC */
-	if (++c->recvx == c->dataqsiz)
-		c->recvx = 0;
-	set_qcount(c, c->qcount - 1);
+	for (;;) {
+		struct chanslot *sl = chan_slot(c, pos);
+		int64_t dif = (int64_t)(__atomic_load_n(&sl->seq,
+							__ATOMIC_ACQUIRE) -
+					(2 * pos + 1));
+
+		if (likely(dif == 0)) {
+			if (__atomic_compare_exchange_n(&c->recvpos, &pos, pos + 1,
+							true, __ATOMIC_SEQ_CST,
+							__ATOMIC_SEQ_CST)) {
+				if (ep)
+					elemmove(ep, sl->elem, c->elemsize);
+				/* hold no stale data for the collector */
+				elemclr(sl->elem, c->elemsize);
+				__atomic_store_n(&sl->seq,
+						 2 * (pos + c->ringmask + 1),
+						 __ATOMIC_RELEASE);
+				return CHAN_OK;
+			}
+			continue;
+		}
+		if (dif < 0) {
+			uint64_t s = pos_load(&c->sendpos);
+
+			if ((s & ~CHAN_CLOSED) == pos)
+				return s & CHAN_CLOSED ? CHAN_ISCLOSED :
+							 CHAN_WOULDBLOCK;
+			arch_pause();	/* its sender is still writing it */
+		}
+		pos = pos_load(&c->recvpos);
+	}
+}
+
+/*
+ * After a move that filled a slot (a send) or freed one (a receive):
+ * if a goroutine waits on the other queue, make the move it waits for
+ * (protocol step 3) and ready it.
+ */
+static inline void ring_wake_check(struct hchan *c, struct waitq *q,
+				   bool recv);
+
+static __attribute__((noinline)) void ring_wake(struct hchan *c,
+						struct waitq *q, bool recv)
+{
+	struct sudog *sg;
+	struct g *gp = NULL;
+	bool moved = false;
+
+	lock(&c->lock);
+	sg = waitq_dequeue(q);
+	if (sg) {
+		int r = recv ? ring_get(c, sg->elem) : ring_put(c, sg->elem);
+
+		moved = r == CHAN_OK;
+		sg->delivered = moved;
+		sg->success = true;
+		*sg->param = sg;
+		gp = sg->g;
+	}
+	unlock(&c->lock);
+	if (!gp)
+		return;
+	goready(gp);
+	/* the move made for it may let a waiter of the other side go on */
+	if (moved)
+		ring_wake_check(c, recv ? &c->sendq : &c->recvq, !recv);
+}
+
+static inline void ring_wake_check(struct hchan *c, struct waitq *q,
+				   bool recv)
+{
+	if (unlikely(__atomic_load_n(&q->first, __ATOMIC_SEQ_CST) != NULL))
+		ring_wake(c, q, recv);
+}
+
+int chan_ring_put(struct hchan *c, const void *ep)
+{
+	struct m *mp = acquirem();
+	int r = ring_put(c, ep);
+
+	releasem(mp);
+	return r;
+}
+
+int chan_ring_get(struct hchan *c, void *ep)
+{
+	struct m *mp = acquirem();
+	int r = ring_get(c, ep);
+
+	releasem(mp);
+	return r;
+}
+
+void chan_ring_wake(struct hchan *c, bool sent)
+{
+	if (sent)
+		ring_wake_check(c, &c->recvq, true);
+	else
+		ring_wake_check(c, &c->sendq, false);
+}
+
+int chan_bufsend(struct hchan *c, const void *ep)
+{
+	struct m *mp = acquirem();	/* the window of step 1 */
+	int r = ring_put(c, ep);
+
+	releasem(mp);
+	if (r == CHAN_OK)
+		ring_wake_check(c, &c->recvq, true);
+	return r;
+}
+
+int chan_bufrecv(struct hchan *c, void *ep)
+{
+	struct m *mp = acquirem();
+	int r = ring_get(c, ep);
+
+	releasem(mp);
+	if (r == CHAN_OK)
+		ring_wake_check(c, &c->sendq, false);
+	return r;
 }
 
 static bool chan_parkcommit(struct g *gp, void *arg)
@@ -129,15 +308,123 @@ static bool chan_parkcommit(struct g *gp, void *arg)
 	return true;
 }
 
-/* ---------------------------------------------------------------------
- * Send and receive
- * ------------------------------------------------------------------- */
-
 static void block_forever(enum waitreason reason)
 {
 	gopark(NULL, NULL, reason);
 	throw("unreachable");
 }
+
+static inline void sudog_init(struct sudog *sg, struct hchan *c, void *elem,
+			      struct sudog **fired)
+{
+	sg->g = getg();
+	sg->elem = elem;
+	sg->isselect = false;
+	sg->success = false;
+	sg->delivered = false;
+	sg->selectdone = NULL;
+	sg->param = fired;
+	sg->c = c;
+}
+
+/* Queue sg at the head (a waiter woken to try again keeps its turn). */
+static void waitq_push_head(struct waitq *q, struct sudog *sg)
+{
+	struct sudog *f = q->first;
+
+	sg->prev = NULL;
+	sg->next = f;
+	if (f)
+		f->prev = sg;
+	else
+		q->last = sg;
+	__atomic_store_n(&q->first, sg, __ATOMIC_RELAXED);
+}
+
+/* A blocking send on a full ring (protocol step 3).  Returns once the
+ * value went; panics if the channel closes meanwhile. */
+static void bufsend_block(struct hchan *c, const void *ep)
+{
+	struct sudog mysg, *fired = NULL;
+	bool again = false;
+
+	for (;;) {
+		int r = chan_bufsend(c, ep);
+
+		if (r == CHAN_OK)
+			return;
+		if (r == CHAN_ISCLOSED)
+			gopanic("send on closed channel");
+		lock(&c->lock);
+		sudog_init(&mysg, c, (void *)ep, &fired);
+		if (again)
+			waitq_push_head(&c->sendq, &mysg);
+		else
+			waitq_enqueue(&c->sendq, &mysg);
+		waitq_publish(&c->sendq);
+		if (chan_bufsend_ready(c)) {
+			waitq_remove(&c->sendq, &mysg);
+			unlock(&c->lock);
+			continue;
+		}
+		GORO_PROBE3(chan_block, c, g_id(mysg.g), GORO_PROBE_REG(1));
+		gopark(chan_parkcommit, &c->lock, WAIT_CHAN_SEND);
+		GORO_PROBE2(chan_unblock, c, g_id(mysg.g));
+		if (fired != &mysg)
+			throw("G waiting list is corrupted");
+		if (!mysg.success)
+			gopanic("send on closed channel");
+		if (mysg.delivered)
+			return;
+		fired = NULL;
+		again = true;
+	}
+}
+
+/* A blocking receive from an empty ring: 1 a value, -EPIPE closed. */
+static int bufrecv_block(struct hchan *c, void *ep)
+{
+	struct sudog mysg, *fired = NULL;
+	bool again = false;
+
+	for (;;) {
+		int r = chan_bufrecv(c, ep);
+
+		if (r == CHAN_OK)
+			return 1;
+		if (r == CHAN_ISCLOSED) {
+			if (ep)
+				elemclr(ep, c->elemsize);
+			return -EPIPE;
+		}
+		lock(&c->lock);
+		sudog_init(&mysg, c, ep, &fired);
+		if (again)
+			waitq_push_head(&c->recvq, &mysg);
+		else
+			waitq_enqueue(&c->recvq, &mysg);
+		waitq_publish(&c->recvq);
+		if (chan_bufrecv_ready(c)) {
+			waitq_remove(&c->recvq, &mysg);
+			unlock(&c->lock);
+			continue;
+		}
+		GORO_PROBE3(chan_block, c, g_id(mysg.g), GORO_PROBE_REG(2));
+		gopark(chan_parkcommit, &c->lock, WAIT_CHAN_RECEIVE);
+		GORO_PROBE2(chan_unblock, c, g_id(mysg.g));
+		if (fired != &mysg)
+			throw("G waiting list is corrupted");
+		if (mysg.delivered)
+			return 1;
+		/* woken to try again, or by close: the ring may hold values */
+		fired = NULL;
+		again = mysg.success;
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Send and receive
+ * ------------------------------------------------------------------- */
 
 /* Go's chansend: true if the value went; false only when !block. */
 bool chansend(struct hchan *c, const void *ep, bool block)
@@ -149,6 +436,18 @@ bool chansend(struct hchan *c, const void *ep, bool block)
 		if (!block)
 			return false;
 		block_forever(WAIT_CHAN_SEND_NIL);
+	}
+	if (c->dataqsiz) {
+		int r = chan_bufsend(c, ep);
+
+		if (likely(r == CHAN_OK))
+			return true;
+		if (r == CHAN_ISCLOSED)
+			gopanic("send on closed channel");
+		if (!block)
+			return false;
+		bufsend_block(c, ep);
+		return true;
 	}
 	if (!block && !chan_closed(c) && chan_full(c))
 		return false;
@@ -165,23 +464,12 @@ bool chansend(struct hchan *c, const void *ep, bool block)
 		goready(gp);
 		return true;
 	}
-	if (c->qcount < c->dataqsiz) {
-		chan_bufput(c, ep);
-		unlock(&c->lock);
-		return true;
-	}
 	if (!block) {
 		unlock(&c->lock);
 		return false;
 	}
 
-	mysg.g = getg();
-	mysg.elem = (void *)ep;
-	mysg.isselect = false;
-	mysg.success = false;
-	mysg.selectdone = NULL;
-	mysg.param = &fired;
-	mysg.c = c;
+	sudog_init(&mysg, c, (void *)ep, &fired);
 	waitq_enqueue(&c->sendq, &mysg);
 	GORO_PROBE3(chan_block, c, g_id(mysg.g), GORO_PROBE_REG(1));
 	gopark(chan_parkcommit, &c->lock, WAIT_CHAN_SEND);
@@ -211,6 +499,18 @@ int chanrecv(struct hchan *c, void *ep, bool block)
 			return 0;
 		block_forever(WAIT_CHAN_RECEIVE_NIL);
 	}
+	if (c->dataqsiz) {
+		int r = chan_bufrecv(c, ep);
+
+		if (likely(r == CHAN_OK))
+			return 1;
+		if (r == CHAN_ISCLOSED) {
+			if (ep)
+				elemclr(ep, c->elemsize);
+			return -EPIPE;
+		}
+		return block ? bufrecv_block(c, ep) : 0;
+	}
 	if (!block && chan_empty(c)) {
 		/*
 		 * Closed is checked after empty: a channel seen empty and
@@ -228,7 +528,7 @@ int chanrecv(struct hchan *c, void *ep, bool block)
 	}
 
 	lock(&c->lock);
-	if (c->closed && c->qcount == 0) {
+	if (c->closed) {
 		unlock(&c->lock);
 		if (ep)
 			elemclr(ep, c->elemsize);
@@ -241,23 +541,12 @@ int chanrecv(struct hchan *c, void *ep, bool block)
 		goready(gp);
 		return 1;
 	}
-	if (c->qcount > 0) {
-		chan_bufget(c, ep);
-		unlock(&c->lock);
-		return 1;
-	}
 	if (!block) {
 		unlock(&c->lock);
 		return 0;
 	}
 
-	mysg.g = getg();
-	mysg.elem = ep;
-	mysg.isselect = false;
-	mysg.success = false;
-	mysg.selectdone = NULL;
-	mysg.param = &fired;
-	mysg.c = c;
+	sudog_init(&mysg, c, ep, &fired);
 	waitq_enqueue(&c->recvq, &mysg);
 	GORO_PROBE3(chan_block, c, g_id(mysg.g), GORO_PROBE_REG(2));
 	gopark(chan_parkcommit, &c->lock, WAIT_CHAN_RECEIVE);
@@ -276,17 +565,30 @@ int chanrecv(struct hchan *c, void *ep, bool block)
 GORO_API struct goro_chan *goro_chan_make(size_t elem_size, size_t cap)
 {
 	struct hchan *c;
-	size_t bufsz;
+	size_t slot = 0, slots = 0, bufsz = 0;
 
-	if (__builtin_mul_overflow(elem_size, cap, &bufsz) ||
-	    bufsz > SIZE_MAX / 2 - sizeof(*c))
+	if (cap) {
+		if (elem_size > SIZE_MAX / 4 || cap > SIZE_MAX / 4)
+			return NULL;
+		slots = 1;
+		while (slots < cap)
+			slots <<= 1;
+		slot = (sizeof(struct chanslot) + elem_size + 7) & ~(size_t)7;
+		if (__builtin_mul_overflow(slot, slots, &bufsz))
+			return NULL;
+	}
+	if (bufsz > SIZE_MAX / 2 - sizeof(*c))
 		return NULL;
 	c = rootalloc(sizeof(*c) + bufsz);	/* the collector scans it */
 	if (!c)
 		return NULL;
 	c->elemsize = elem_size;
 	c->dataqsiz = cap;
+	c->slotsize = slot;
+	c->ringmask = slots ? slots - 1 : 0;
 	c->buf = (char *)(c + 1);
+	for (size_t i = 0; i < slots; i++)
+		chan_slot(c, i)->seq = 2 * i;
 	return (struct goro_chan *)c;
 }
 
@@ -341,14 +643,19 @@ GORO_API void goro_chan_close(struct goro_chan *ch)
 		gopanic("close of closed channel");
 	}
 	__atomic_store_n(&c->closed, 1, __ATOMIC_RELEASE);
+	/* the ring's senders from now on fail their CAS and panic */
+	if (c->dataqsiz)
+		__atomic_fetch_or(&c->sendpos, CHAN_CLOSED, __ATOMIC_SEQ_CST);
 
 	/*
 	 * Collect every waiter first and ready them after unlocking: the
 	 * list links through the dequeued sudogs, which stay valid until
-	 * their goroutines are readied.
+	 * their goroutines are readied.  A buffered channel's receivers
+	 * only wake: the ring may still hold values for them.
 	 */
 	while ((sg = waitq_dequeue(&c->recvq))) {
-		if (sg->elem) {
+		sg->delivered = false;
+		if (sg->elem && !c->dataqsiz) {
 			elemclr(sg->elem, c->elemsize);
 			sg->elem = NULL;
 		}
@@ -359,6 +666,7 @@ GORO_API void goro_chan_close(struct goro_chan *ch)
 	}
 	while ((sg = waitq_dequeue(&c->sendq))) {
 		sg->elem = NULL;
+		sg->delivered = false;
 		sg->success = false;
 		*sg->param = sg;
 		sg->next = glist;
@@ -379,7 +687,7 @@ GORO_API size_t goro_chan_len(struct goro_chan *ch)
 {
 	struct hchan *c = hchan_of(ch);
 
-	return c ? __atomic_load_n(&c->qcount, __ATOMIC_RELAXED) : 0;
+	return c && c->dataqsiz ? chan_count(c) : 0;
 }
 
 GORO_API size_t goro_chan_cap(struct goro_chan *ch)

@@ -44,6 +44,7 @@ struct sudog {
 	/* channels and select */
 	bool isselect;		/* part of a select: claim selectdone first */
 	bool success;		/* woken by a value (true) or by close */
+	bool delivered;		/* buffered: the waker moved the element for it */
 	uint32_t *selectdone;	/* select: 0 -> 1 by the one waker that wins */
 	struct sudog **param;	/* where the waker says which sudog fired */
 	struct hchan *c;	/* channel it waits on */
@@ -56,25 +57,54 @@ struct waitq {
 };
 
 /*
- * Go's hchan.  The buffer of a buffered channel of non-zero elements
- * follows the struct in the same allocation.  Every field but
- * dataqsiz/elemsize (fixed at make) is protected by lock; qcount and
- * closed are also read without it (atomically) by the non-blocking fast
- * paths and goro_chan_len.
+ * Go's hchan.  An unbuffered channel is all lock: sendq, recvq and the
+ * rendezvous under it.  A buffered one's ring is lock-free (chan.c has
+ * the protocol): slots of a sequence word and an element, after the
+ * struct in the same allocation, and two position counters, each on a
+ * cache line of its own, so that a producer and a consumer on two CPUs
+ * share no line but the slots they pass between them.  The lock still
+ * guards the wait queues, closed's transition and the sudogs.
  */
+#define CHAN_CLOSED	(1ULL << 63)	/* in sendpos: no send gets a slot */
+
+struct chanslot {
+	uint64_t seq;		/* 2 pos: free for pos; 2 pos + 1: full */
+	char elem[];
+};
+
 struct hchan {
 	struct rtlock lock;
-	uint32_t closed;
-	size_t qcount;		/* elements in buf */
-	size_t dataqsiz;	/* capacity of buf */
+	uint32_t closed;	/* set under lock; read atomically */
+	size_t dataqsiz;	/* capacity; 0 unbuffered */
+	size_t ringmask;	/* slots - 1: a power of two >= dataqsiz */
 	size_t elemsize;
-	size_t sendx;		/* next slot to send into */
-	size_t recvx;		/* next slot to receive from */
+	size_t slotsize;	/* sizeof(struct chanslot) + elemsize, 8-aligned */
 	struct waitq recvq;	/* blocked receivers */
 	struct waitq sendq;	/* blocked senders */
-	char *buf;
+	char *buf;		/* the ring's slots */
 	struct goro_timer *timer; /* set for timer channels (timer.c) */
+	/* each counter alone on its line, whatever the allocation's
+	 * alignment: 64 bytes before, between and after */
+	char pad0[64];
+	uint64_t sendpos;	/* atomic: slots ever taken by senders, | CLOSED */
+	char pad1[64 - 8];
+	uint64_t recvpos;	/* atomic: slots ever taken by receivers */
+	char pad2[64 - 8];
 };
+
+static inline struct chanslot *chan_slot(struct hchan *c, uint64_t pos)
+{
+	return (struct chanslot *)(c->buf + (pos & c->ringmask) * c->slotsize);
+}
+
+/* Buffered elements, exact when nothing moves (goro_chan_len's answer). */
+static inline size_t chan_count(struct hchan *c)
+{
+	uint64_t r = __atomic_load_n(&c->recvpos, __ATOMIC_ACQUIRE);
+	uint64_t s = __atomic_load_n(&c->sendpos, __ATOMIC_ACQUIRE) & ~CHAN_CLOSED;
+
+	return s > r ? (s - r > c->dataqsiz ? c->dataqsiz : s - r) : 0;
+}
 
 /* timer.c: goro_chan_free of a timer's channel. */
 void timer_chan_free(struct goro_timer *t);
@@ -179,13 +209,6 @@ static inline struct sudog *waitq_dequeue(struct waitq *q)
 }
 
 void waitq_remove(struct waitq *q, struct sudog *sgp);
-void chan_bufput(struct hchan *c, const void *ep);
-void chan_bufget(struct hchan *c, void *ep);
-
-static inline char *chanbuf(struct hchan *c, size_t i)
-{
-	return c->buf + i * c->elemsize;
-}
 
 /*
  * Hand ep to the receiver sg dequeued from recvq (c locked).  Returns
@@ -204,28 +227,63 @@ static inline struct g *chan_send_to(struct hchan *c, struct sudog *sg, const vo
 
 /*
  * Take a value for ep (may be NULL) from the sender sg dequeued from
- * sendq (c locked): straight from it when unbuffered; else the buffer is
- * full, so take its head and put sg's value at its tail.
+ * sendq of an unbuffered channel (c locked).
  */
-static inline struct g *chan_recv_from(struct hchan *c, struct sudog *sg, void *ep)
+static inline struct g *chan_recv_from(struct hchan *c, struct sudog *sg,
+				       void *ep)
 {
-	if (c->dataqsiz == 0) {
-		if (ep)
-			elemmove(ep, sg->elem, c->elemsize);
-	} else {
-		char *qp = chanbuf(c, c->recvx);
-
-		if (ep)
-			elemmove(ep, qp, c->elemsize);
-		elemmove(qp, sg->elem, c->elemsize);
-		if (++c->recvx == c->dataqsiz)
-			c->recvx = 0;
-		c->sendx = c->recvx;
-	}
+	if (ep)
+		elemmove(ep, sg->elem, c->elemsize);
 	sg->elem = NULL;
 	sg->success = true;
 	*sg->param = sg;
 	return sg->g;
+}
+
+/*
+ * The buffered ring (chan.c), callable with or without c->lock held:
+ * CHAN_OK moved one element (ep may be NULL for a receive); else the
+ * ring was full (send) or empty (receive), or closed (a send: closed;
+ * a receive: closed and drained).  Wakes a waiter of the other side
+ * that the move may let go on.
+ */
+enum { CHAN_OK, CHAN_WOULDBLOCK, CHAN_ISCLOSED };
+int chan_bufsend(struct hchan *c, const void *ep);
+int chan_bufrecv(struct hchan *c, void *ep);
+/* The same without the wake-up, for select's locked pass (it holds
+ * c->lock): then chan_ring_wake once the locks are dropped. */
+int chan_ring_put(struct hchan *c, const void *ep);
+int chan_ring_get(struct hchan *c, void *ep);
+void chan_ring_wake(struct hchan *c, bool sent);
+/*
+ * The waiter's half of the Dekker pair of chan.c's protocol step 3:
+ * after queueing its sudog (c locked), store q->first again as a
+ * seq_cst store (an xchg: a full barrier, and unlike a fence one that
+ * TSan models), then recheck with the seq_cst loads below; the other
+ * side's position CAS and its seq_cst load of q->first are the other
+ * half.  q->first only changes under c->lock, so the store is exact.
+ */
+static inline void waitq_publish(struct waitq *q)
+{
+	__atomic_store_n(&q->first, q->first, __ATOMIC_SEQ_CST);
+}
+
+/* Would a blocked send / receive on buffered c go on now (the recheck
+ * after waitq_publish)? */
+static inline bool chan_bufsend_ready(struct hchan *c)
+{
+	uint64_t s = __atomic_load_n(&c->sendpos, __ATOMIC_SEQ_CST);
+	uint64_t r = __atomic_load_n(&c->recvpos, __ATOMIC_SEQ_CST);
+
+	return (s & CHAN_CLOSED) || (s & ~CHAN_CLOSED) - r < c->dataqsiz;
+}
+
+static inline bool chan_bufrecv_ready(struct hchan *c)
+{
+	uint64_t s = __atomic_load_n(&c->sendpos, __ATOMIC_SEQ_CST);
+	uint64_t r = __atomic_load_n(&c->recvpos, __ATOMIC_SEQ_CST);
+
+	return (s & CHAN_CLOSED) || (s & ~CHAN_CLOSED) != r;
 }
 
 /* Go's chansend/chanrecv (chan.c); select.c's lock-free first pass
@@ -238,14 +296,14 @@ static inline bool chan_full(struct hchan *c)
 {
 	if (c->dataqsiz == 0)
 		return __atomic_load_n(&c->recvq.first, __ATOMIC_RELAXED) == NULL;
-	return __atomic_load_n(&c->qcount, __ATOMIC_RELAXED) == c->dataqsiz;
+	return !chan_bufsend_ready(c);
 }
 
 static inline bool chan_empty(struct hchan *c)
 {
 	if (c->dataqsiz == 0)
 		return __atomic_load_n(&c->sendq.first, __ATOMIC_RELAXED) == NULL;
-	return __atomic_load_n(&c->qcount, __ATOMIC_RELAXED) == 0;
+	return !chan_bufrecv_ready(c);
 }
 
 static inline bool chan_closed(struct hchan *c)

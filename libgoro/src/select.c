@@ -182,7 +182,9 @@ static int selectgo(struct goro_select_case *cases, int n, bool block,
 	bool success = false;
 	int norder = 0, i, casi;
 
+again:
 	/* 1. random poll order over the non-nil cases, then lock order */
+	norder = 0;
 	for (i = 0; i < n; i++) {
 		uint32_t j;
 
@@ -229,16 +231,26 @@ static int selectgo(struct goro_select_case *cases, int n, bool block,
 	sellock(cases, lockorder, norder);
 
 	/* 3. pass 1: anything ready? */
+pass1:
 	for (i = 0; i < norder; i++) {
 		casi = pollorder[i];
 		cas = &cases[casi];
 		c = case_chan(cases, casi);
-		if (cas->dir == GORO_SELECT_RECV) {
+		if (c->dataqsiz) {
+			int r = cas->dir == GORO_SELECT_RECV ?
+				chan_ring_get(c, cas->val) :
+				chan_ring_put(c, cas->val);
+
+			if (r == CHAN_OK)
+				goto buf;
+			if (r == CHAN_ISCLOSED && cas->dir == GORO_SELECT_RECV)
+				goto rclose;
+			if (r == CHAN_ISCLOSED)
+				goto sclose;
+		} else if (cas->dir == GORO_SELECT_RECV) {
 			sg = waitq_dequeue(&c->sendq);
 			if (sg)
 				goto recv;
-			if (c->qcount > 0)
-				goto bufrecv;
 			if (c->closed)
 				goto rclose;
 		} else {
@@ -247,8 +259,6 @@ static int selectgo(struct goro_select_case *cases, int n, bool block,
 			sg = waitq_dequeue(&c->recvq);
 			if (sg)
 				goto send;
-			if (c->qcount < c->dataqsiz)
-				goto bufsend;
 		}
 	}
 	if (!block) {
@@ -267,6 +277,7 @@ static int selectgo(struct goro_select_case *cases, int n, bool block,
 		sg->elem = cas->val;
 		sg->isselect = true;
 		sg->success = false;
+		sg->delivered = false;
 		sg->selectdone = &done;
 		sg->param = &fired;
 		sg->c = c;
@@ -274,6 +285,32 @@ static int selectgo(struct goro_select_case *cases, int n, bool block,
 			waitq_enqueue(&c->sendq, sg);
 		else
 			waitq_enqueue(&c->recvq, sg);
+	}
+	/* a buffered ring that changed meanwhile would not wake us: look
+	 * again once queued (chan.c, protocol step 3) */
+	for (i = 0; i < norder; i++) {
+		casi = lockorder[i];
+		c = case_chan(cases, casi);
+		if (!c->dataqsiz)
+			continue;
+		if (cases[casi].dir == GORO_SELECT_RECV) {
+			waitq_publish(&c->recvq);
+			if (chan_bufrecv_ready(c))
+				break;
+		} else {
+			waitq_publish(&c->sendq);
+			if (chan_bufsend_ready(c))
+				break;
+		}
+	}
+	if (i < norder) {
+		for (i = 0; i < norder; i++) {
+			casi = lockorder[i];
+			c = case_chan(cases, casi);
+			waitq_remove(cases[casi].dir == GORO_SELECT_SEND ?
+				     &c->sendq : &c->recvq, &sgs[casi]);
+		}
+		goto pass1;
 	}
 	sp.cases = cases;
 	sp.lockorder = lockorder;
@@ -302,19 +339,24 @@ static int selectgo(struct goro_select_case *cases, int n, bool block,
 		throw("select: woken without a case");
 	if (cases[casi].dir == GORO_SELECT_SEND && !success)
 		gopanic("send on closed channel");
+	if (case_chan(cases, casi)->dataqsiz) {
+		/* a ring's waker moved the element for us, or only woke us
+		 * (a newcomer took the slot, or close): then choose again */
+		if (!sgs[casi].delivered) {
+			fired = NULL;
+			done = 0;
+			goto again;
+		}
+		cases[casi].ok = 1;
+		return casi;
+	}
 	/* A receive woken by close got its *val zeroed by the closer. */
 	cases[casi].ok = success;
 	return casi;
 
-bufrecv:
-	chan_bufget(c, cas->val);
+buf:
 	selunlock(cases, lockorder, norder);
-	cas->ok = 1;
-	return casi;
-
-bufsend:
-	chan_bufput(c, cas->val);
-	selunlock(cases, lockorder, norder);
+	chan_ring_wake(c, cas->dir == GORO_SELECT_SEND);
 	cas->ok = 1;
 	return casi;
 

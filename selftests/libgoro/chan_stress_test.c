@@ -295,6 +295,36 @@ TEST(mpmc_buffered_10M)
 	check_mpmc(_metadata, mp_items);
 }
 
+/*
+ * The lock-free ring at its edges (chan.c): one slot, where a slot's
+ * "written" and the next lap's "free" must differ; a capacity that is
+ * not a power of two (the ring has more slots than cap); a small
+ * power of two; producers and consumers on both Ps blocking all the
+ * time, and the close racing the consumers' drain.
+ */
+static void mpmc_small(struct __test_metadata *_metadata, long cap)
+{
+	mp_items = MPMC_ITEMS / 10;
+	mp_sum = mp_xor = mp_count = 0;
+	ASSERT_EQ(0, goro_main(mpmc_main, (void *)cap));
+	check_mpmc(_metadata, mp_items);
+}
+
+TEST(mpmc_buffered_cap1)
+{
+	mpmc_small(_metadata, 1);
+}
+
+TEST(mpmc_buffered_cap3)
+{
+	mpmc_small(_metadata, 3);
+}
+
+TEST(mpmc_buffered_cap4)
+{
+	mpmc_small(_metadata, 4);
+}
+
 TEST(mpmc_unbuffered)
 {
 	/* unbuffered is a context switch per item: a tenth of the items */

@@ -139,6 +139,45 @@ TEST(buffered_fifo_len_cap)
 	ASSERT_EQ(0, buf_bad);
 }
 
+/* Every capacity from 1 to 9 holds exactly cap values, lap after lap
+ * (the ring rounds its slots up to a power of two: cap still rules). */
+static void caps_main(void *arg)
+{
+	(void)arg;
+	for (long cap = 1; cap <= 9; cap++) {
+		struct goro_chan *c = goro_chan_make(sizeof(long), cap);
+		long v;
+
+		for (long lap = 0; lap < 50; lap++) {
+			for (long i = 0; i < cap; i++)
+				if (!goro_chan_try_send(c, &(long){ lap * 100 + i }))
+					buf_bad |= 1;
+			if ((long)goro_chan_len(c) != cap ||
+			    goro_chan_try_send(c, &(long){ -1 }))
+				buf_bad |= 2;
+			for (long i = 0; i < cap; i++)
+				if (goro_chan_try_recv(c, &v) != 1 ||
+				    v != lap * 100 + i)
+					buf_bad |= 4;
+			if (goro_chan_len(c) != 0 ||
+			    goro_chan_try_recv(c, &v) != 0)
+				buf_bad |= 8;
+			/* and a partial fill, so the laps do not line up */
+			if (!goro_chan_try_send(c, &lap) ||
+			    goro_chan_try_recv(c, &v) != 1 || v != lap)
+				buf_bad |= 16;
+		}
+		goro_chan_free(c);
+	}
+}
+
+TEST(buffered_every_small_cap)
+{
+	buf_bad = 0;
+	ASSERT_EQ(0, goro_main(caps_main, NULL));
+	ASSERT_EQ(0, buf_bad);
+}
+
 TEST(make_failure_and_nil_len)
 {
 	ASSERT_EQ(NULL, goro_chan_make(SIZE_MAX / 2, 4));
