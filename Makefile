@@ -80,7 +80,7 @@ check-debug:
 	@scripts/debug-kernel.sh
 	@$(MAKE) -s all $(O)/kmod/6.1-debug/goro.ko
 	@selftests/vm/run-vm.sh --kernel 6.1-debug --timeout 5400 \
-		--test-timeout 1800 --env "GORO_TEST_DIV=100 KSFT_TIMEOUT_MULT=10" $(VM_TESTS)
+		--test-timeout 1800 --env "GORO_TEST_DIV=100 GORO_TEST_SLOW=10 KSFT_TIMEOUT_MULT=10" $(VM_TESTS)
 
 bench: deps
 	@scripts/bench.sh $(BENCH)

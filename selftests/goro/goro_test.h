@@ -15,6 +15,7 @@
 #ifndef GORO_TEST_H
 #define GORO_TEST_H
 
+#include "../test_env.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>

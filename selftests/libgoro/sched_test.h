@@ -21,6 +21,7 @@
 #include <linux/goro.h>
 
 #include "runtime.h"
+#include "../test_env.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define SANITIZED	1
@@ -33,21 +34,6 @@
 #else
 #define TSAN		0
 #endif
-
-/*
- * GORO_TEST_DIV=N divides the stress tests' sizes (item counts,
- * goroutines, connections) by N: for a debug kernel (make check-debug),
- * where KASAN and lockdep make every system call and fault ten to a
- * hundred times slower, and the point is the kernel's checks on each
- * path, not the volume.  Plain runs use the sizes the issues ask for.
- */
-static inline long test_div(void)
-{
-	const char *s = getenv("GORO_TEST_DIV");
-	long d = s ? atol(s) : 1;
-
-	return d > 0 ? d : 1;
-}
 
 struct tgate {
 	struct rtlock l;
