@@ -125,8 +125,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <linux/userfaultfd.h>
 #include <unistd.h>
 
 #include "goro.h"
@@ -141,6 +144,7 @@ uint64_t heap_live;
 uint64_t next_gc = HEAP_MINIMUM;		/* the heap goal */
 static uint64_t gc_trigger = HEAP_MINIMUM;	/* heap_live starting a cycle */
 uint32_t worldsema = 1;
+uint32_t gcblackalloc;
 
 static int32_t gcpercent = 100;
 static int64_t memlimit = INT64_MAX;
@@ -149,15 +153,15 @@ static uint64_t heap_marked;
 /* statistics (relaxed atomics: read by goro_read_memstats anywhere) */
 static uint32_t num_gc, num_forced_gc;
 static uint64_t pause_total, pause_ring[256], last_gc_unix;
-static uint64_t nfree, freed_bytes;
 static uint64_t nassist;		/* assists in this cycle */
-static int64_t t_stopped, t_rescanned;	/* gctrace: inside the pause */
+static int64_t t_stopped, t_rescanned, t_marked; /* gctrace: the pause */
 static int64_t gc_start_time;
 
 /* A marker's grey objects: (object, length) pairs on an mmap'd stack. */
 struct gcwork {
 	uintptr_t *stack;
 	size_t sp, cap;
+	uint64_t bytes;		/* bytes this marker marked */
 };
 
 /* The marker running on this thread: the collecting goroutine's (it
@@ -177,24 +181,46 @@ enum { GC_OFF, GC_MARK };
 static uint32_t gcphase;
 
 /* ---------------------------------------------------------------------
- * Dirty pages: which pages the process wrote since dirty_clear().
+ * Dirty pages: which pages the process wrote since the mark began (or,
+ * with userfaultfd, since the last precleaning pass re-protected them).
  *
- * Soft-dirty bits (CONFIG_MEM_SOFT_DIRTY): "4" written to
- * /proc/self/clear_refs clears them and write-protects every page, so
- * the next write to a page faults once and sets its bit again; bit 55
- * of the page's /proc/self/pagemap entry reads it.  On 6.7+ the
- * PAGEMAP_SCAN ioctl returns the dirty ranges directly (one call for a
- * whole arena instead of 8 bytes read per page).  Pages written by the
- * kernel through a user mapping (read(2) into the heap) fault the same
- * way; pages written through a pinned mapping (DMA, io_uring fixed
- * buffers) are not seen, and must not be the only place a pointer is
- * stored during a mark.  Any failure to read the bits is answered with
- * "all dirty": slower, never wrong.
+ * userfaultfd asynchronous write-protect (DIRTY_UFFD, Linux 6.7+ with
+ * UFFD_FEATURE_WP_ASYNC and WP_UNPOPULATED; the default where it
+ * works).  Every arena (gc_arena_mapped) and every writable PT_LOAD
+ * segment is registered once with UFFDIO_REGISTER_MODE_WP.  At mark
+ * start UFFDIO_WRITEPROTECT protects them all; a write to a protected
+ * page then faults once and the kernel itself clears the page's uffd-wp
+ * bit (asynchronous mode: no event, no handler thread, no signal), which
+ * ioctl(PAGEMAP_SCAN) reports as PAGE_IS_WRITTEN.  With
+ * PM_SCAN_WP_MATCHING the same call write-protects again every page it
+ * reports, atomically with the report: a write that races with the call
+ * is either reported now or faults afterwards and is reported next time,
+ * never lost.  That is what makes repeated concurrent precleaning passes
+ * possible (mgc.c's mark, below).  PM_SCAN_CHECK_WPASYNC makes a range
+ * that is not registered an error instead of a silent skip; an error is
+ * answered by scanning the whole range, which covers pages the call may
+ * have re-protected before failing.  A registered range that is not
+ * protected reads as written throughout, so a failed protect costs only
+ * scanning.  After the pause every range is unprotected again, so that
+ * the program's writes between cycles take no faults.
+ *
+ * Soft-dirty bits (DIRTY_SOFT, CONFIG_MEM_SOFT_DIRTY; gcconc=1 or 3):
+ * "4" to /proc/self/clear_refs clears them for the whole process and
+ * write-protects every page; bit 55 of /proc/self/pagemap (or
+ * PAGEMAP_SCAN's PAGE_IS_SOFT_DIRTY on 6.7+) reads them.  They cannot be
+ * read and cleared atomically for a range, so there is no precleaning:
+ * the pause rescans everything written since the mark began.
+ *
+ * Pages written by the kernel through the user mapping (read(2) into
+ * the heap) fault the same way and are seen; pages written through a
+ * pinned mapping (DMA, io_uring registered buffers) are not, and must
+ * not be the only place a pointer is stored during a mark.  Any failure
+ * to read the bits is answered with "all written": slower, never wrong.
  * ------------------------------------------------------------------- */
 
-enum { DIRTY_NONE, DIRTY_SOFT, DIRTY_ALL };
+enum { DIRTY_NONE, DIRTY_SOFT, DIRTY_UFFD, DIRTY_ALL };
 static int dirty_mode = -1;	/* -1 until dirty_init (worldsema held) */
-static int clearrefs_fd = -1, pagemap_fd = -1;
+static int clearrefs_fd = -1, pagemap_fd = -1, uffd_fd = -1;
 static bool have_pmscan;
 static void *dirtybuf;		/* pagemap entries or page regions */
 
@@ -214,19 +240,115 @@ struct goro_page_region {
 };
 
 #define GORO_PAGEMAP_SCAN	_IOWR('f', 16, struct goro_pm_scan_arg)
+#define GORO_PM_SCAN_WP_MATCHING	(1ULL << 0)
+#define GORO_PM_SCAN_CHECK_WPASYNC	(1ULL << 1)
+#define GORO_PAGE_IS_WRITTEN	(1ULL << 1)
 #define GORO_PAGE_IS_SOFT_DIRTY	(1ULL << 7)
+/* linux/userfaultfd.h, 6.7+ */
+#define GORO_UFFD_FEATURE_WP_UNPOPULATED	(1ULL << 13)
+#define GORO_UFFD_FEATURE_WP_ASYNC		(1ULL << 15)
 
-static int dirty_clear(void)
+/* Ranges registered with userfaultfd: arenas and data segments.  The
+ * table is malloc'd (never scanned: it holds arena addresses). */
+struct trackrange {
+	uintptr_t lo, hi;
+};
+
+static pthread_mutex_t trackmu = PTHREAD_MUTEX_INITIALIZER;
+static struct trackrange *tracked;
+static size_t ntracked, trackcap;
+static bool tracking_wp;	/* trackmu: ranges are protected (a mark) */
+
+static int uffd_protect(uintptr_t lo, uintptr_t hi, bool wp)
 {
-	if (dirty_mode != DIRTY_SOFT)
-		return 0;
-	if (pwrite(clearrefs_fd, "4", 1, 0) != 1)
+	struct uffdio_writeprotect w = {
+		.range = { .start = lo, .len = hi - lo },
+		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	/* EAGAIN: the address space was changing (fork, mremap) */
+	for (int i = 0; i < 100; i++) {
+		if (!ioctl(uffd_fd, UFFDIO_WRITEPROTECT, &w))
+			return 0;
+		if (errno != EAGAIN)
+			return -errno;
+		sched_yield();
+	}
+	return -EAGAIN;
+}
+
+/* Register [lo, hi) (page-aligned) for write-protect tracking and
+ * protect it if a mark runs.  trackmu held. */
+static int track_add(uintptr_t lo, uintptr_t hi)
+{
+	struct uffdio_register r = {
+		.range = { .start = lo, .len = hi - lo },
+		.mode = UFFDIO_REGISTER_MODE_WP,
+	};
+
+	if (ntracked == trackcap) {
+		size_t cap = trackcap ? trackcap * 2 : 64;
+		struct trackrange *n = realloc(tracked, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		tracked = n;
+		trackcap = cap;
+	}
+	if (ioctl(uffd_fd, UFFDIO_REGISTER, &r))
 		return -errno;
+	tracked[ntracked].lo = lo;
+	tracked[ntracked].hi = hi;
+	ntracked++;
+	if (tracking_wp)
+		uffd_protect(lo, hi, true);
 	return 0;
 }
 
-/* Call fn on [lo, hi) minus the pages not written since dirty_clear(),
- * in ascending runs. */
+/* mheap.c, mheap.lock held: a new arena run [base, base + n). */
+void gc_arena_mapped(uintptr_t base, size_t n)
+{
+	if (__atomic_load_n(&dirty_mode, __ATOMIC_RELAXED) != DIRTY_UFFD)
+		return;
+	pthread_mutex_lock(&trackmu);
+	track_add(base, base + n);	/* failed: always read as written */
+	pthread_mutex_unlock(&trackmu);
+}
+
+static void track_protect_all(bool wp)
+{
+	pthread_mutex_lock(&trackmu);
+	tracking_wp = wp;
+	for (size_t i = 0; i < ntracked; i++)
+		uffd_protect(tracked[i].lo, tracked[i].hi, wp);
+	pthread_mutex_unlock(&trackmu);
+}
+
+/* Mark start: from now on every write is recorded. */
+static int dirty_begin(void)
+{
+	switch (dirty_mode) {
+	case DIRTY_SOFT:
+		if (pwrite(clearrefs_fd, "4", 1, 0) != 1)
+			return -errno;
+		return 0;
+	case DIRTY_UFFD:
+		track_protect_all(true);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* After the pause: writes need no recording until the next mark. */
+static void dirty_end(void)
+{
+	if (dirty_mode == DIRTY_UFFD)
+		track_protect_all(false);
+}
+
+/* Call fn on [lo, hi) minus the pages not written since dirty_begin(),
+ * in ascending runs, from /proc/self/pagemap's soft-dirty bits. */
 static void dirty_each_pread(uintptr_t lo, uintptr_t hi,
 			     void (*fn)(uintptr_t lo, uintptr_t hi))
 {
@@ -261,19 +383,28 @@ static void dirty_each_pread(uintptr_t lo, uintptr_t hi,
 		fn(run, hi);
 }
 
-static void dirty_each(uintptr_t lo, uintptr_t hi,
-		       void (*fn)(uintptr_t lo, uintptr_t hi))
+static uint64_t dirty_pages;	/* pages reported by the current pass */
+
+/*
+ * Call fn on the written runs of [lo, hi).  reprotect (DIRTY_UFFD
+ * only): write-protect again what is reported, in the same call (a
+ * precleaning pass); else only read (the pause: the world is stopped,
+ * and dirty_end unprotects everything anyway).
+ */
+static void dirty_scan(uintptr_t lo, uintptr_t hi,
+		       void (*fn)(uintptr_t lo, uintptr_t hi), bool reprotect)
 {
 	struct goro_page_region *r = dirtybuf;
 	struct goro_pm_scan_arg a;
 
 	if (lo >= hi)
 		return;
-	if (dirty_mode != DIRTY_SOFT) {
+	if (dirty_mode != DIRTY_SOFT && dirty_mode != DIRTY_UFFD) {
+		dirty_pages += (hi - lo) / OS_PAGE;
 		fn(lo, hi);
 		return;
 	}
-	if (!have_pmscan) {
+	if (dirty_mode == DIRTY_SOFT && !have_pmscan) {
 		dirty_each_pread(lo, hi, fn);
 		return;
 	}
@@ -286,10 +417,20 @@ static void dirty_each(uintptr_t lo, uintptr_t hi,
 		a.end = (hi + OS_PAGE - 1) & ~(OS_PAGE - 1);
 		a.vec = (uintptr_t)r;
 		a.vec_len = DIRTYBUF_BYTES / sizeof(*r);
-		a.category_mask = GORO_PAGE_IS_SOFT_DIRTY;
-		a.return_mask = GORO_PAGE_IS_SOFT_DIRTY;
+		if (dirty_mode == DIRTY_SOFT) {
+			a.category_mask = GORO_PAGE_IS_SOFT_DIRTY;
+			a.return_mask = GORO_PAGE_IS_SOFT_DIRTY;
+		} else {
+			a.category_mask = GORO_PAGE_IS_WRITTEN;
+			a.return_mask = GORO_PAGE_IS_WRITTEN;
+			if (reprotect)
+				a.flags = GORO_PM_SCAN_WP_MATCHING |
+					  GORO_PM_SCAN_CHECK_WPASYNC;
+		}
 		n = ioctl(pagemap_fd, GORO_PAGEMAP_SCAN, &a);
 		if (n < 0) {
+			/* whatever this call re-protected is in [lo, hi) */
+			dirty_pages += (hi - lo) / OS_PAGE;
 			fn(lo, hi);
 			return;
 		}
@@ -297,8 +438,10 @@ static void dirty_each(uintptr_t lo, uintptr_t hi,
 			uintptr_t a0 = r[i].start < lo ? lo : r[i].start;
 			uintptr_t a1 = r[i].end > hi ? hi : r[i].end;
 
-			if (a0 < a1)
+			if (a0 < a1) {
+				dirty_pages += (r[i].end - r[i].start) / OS_PAGE;
 				fn(a0, a1);
+			}
 		}
 		if (a.walk_end <= lo)
 			break;
@@ -308,7 +451,7 @@ static void dirty_each(uintptr_t lo, uintptr_t hi,
 
 /* Do soft-dirty bits work here?  Write two pages, clear, write one,
  * and expect to read exactly that one as dirty (both ways). */
-static bool dirty_probe(void)
+static bool dirty_probe_soft(void)
 {
 	volatile char *p = mmap(NULL, 2 * OS_PAGE, PROT_READ | PROT_WRITE,
 				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -319,8 +462,7 @@ static bool dirty_probe(void)
 		return false;
 	p[0] = 1;
 	p[OS_PAGE] = 1;
-	__atomic_store_n(&dirty_mode, DIRTY_SOFT, __ATOMIC_RELAXED);
-	if (dirty_clear())
+	if (pwrite(clearrefs_fd, "4", 1, 0) != 1)
 		goto out;
 	p[0] = 2;
 	if (pread(pagemap_fd, e, sizeof(e),
@@ -348,16 +490,143 @@ out:
 	return ok;
 }
 
-/* Choose how this process marks, once (worldsema held). */
+/* One reprotecting scan of the probe's 3 pages at b: true if it
+ * reports exactly the pages of mask (bit i: page i), as runs. */
+static bool uffd_probe_scan(uintptr_t b, unsigned int mask)
+{
+	struct goro_page_region *r = dirtybuf;
+	struct goro_pm_scan_arg a = {
+		.size = sizeof(a),
+		.flags = GORO_PM_SCAN_WP_MATCHING | GORO_PM_SCAN_CHECK_WPASYNC,
+		.start = b,
+		.end = b + 3 * OS_PAGE,
+		.vec = (uintptr_t)r,
+		.vec_len = 4,
+		.category_mask = GORO_PAGE_IS_WRITTEN,
+		.return_mask = GORO_PAGE_IS_WRITTEN,
+	};
+	long n = ioctl(pagemap_fd, GORO_PAGEMAP_SCAN, &a);
+	unsigned int got = 0;
+
+	if (n < 0)
+		return false;
+	for (long i = 0; i < n; i++)
+		for (uintptr_t pg = r[i].start; pg < r[i].end; pg += OS_PAGE)
+			got |= 1U << ((pg - b) / OS_PAGE);
+	return got == mask;
+}
+
+/*
+ * Does asynchronous uffd write-protect work here?  Three pages (one
+ * written before protection, one never touched, one written only
+ * after): protect, write the first and the third, expect exactly those
+ * reported (and re-protected by the same call), then nothing, then the
+ * untouched one once it is written.
+ */
+static bool dirty_probe_uffd(void)
+{
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = GORO_UFFD_FEATURE_WP_ASYNC |
+			    GORO_UFFD_FEATURE_WP_UNPOPULATED,
+	};
+	volatile char *p;
+	uintptr_t b;
+	bool ok = false;
+
+	uffd_fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd_fd < 0)
+		return false;
+	if (ioctl(uffd_fd, UFFDIO_API, &api))
+		goto out_close;
+	p = mmap(NULL, 3 * OS_PAGE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		goto out_close;
+	b = (uintptr_t)p;
+	p[0] = 1;
+	pthread_mutex_lock(&trackmu);
+	if (track_add(b, b + 3 * OS_PAGE) == 0 &&
+	    uffd_protect(b, b + 3 * OS_PAGE, true) == 0) {
+		p[0] = 2;
+		p[2 * OS_PAGE] = 2;
+		ok = uffd_probe_scan(b, 5) && uffd_probe_scan(b, 0);
+		p[OS_PAGE] = 3;
+		ok = ok && uffd_probe_scan(b, 2);
+	}
+	ntracked = 0;	/* the probe's range goes away with its mapping */
+	pthread_mutex_unlock(&trackmu);
+	munmap((void *)p, 3 * OS_PAGE);
+	if (ok)
+		return true;
+out_close:
+	close(uffd_fd);
+	uffd_fd = -1;
+	return false;
+}
+
+static int track_phdr(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	(void)arg;
+	if (info->dlpi_name && (strstr(info->dlpi_name, "/libtsan.so") ||
+				strstr(info->dlpi_name, "/libasan.so")))
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo, hi;
+
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
+			continue;
+		lo = (info->dlpi_addr + ph->p_vaddr) & ~(OS_PAGE - 1);
+		hi = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz +
+		      OS_PAGE - 1) & ~(OS_PAGE - 1);
+		/* refused (a hole, a mapping uffd cannot track): not
+		 * tracked, read as written whole every time */
+		track_add(lo, hi);
+	}
+	return 0;
+}
+
+/* Start tracking with userfaultfd: the data segments loaded now and the
+ * arenas mapped so far (later ones come through gc_arena_mapped, under
+ * the same heap lock that orders them after this).  Shared objects
+ * loaded later are not tracked, hence scanned whole. */
+static void dirty_init_uffd(void)
+{
+	pthread_mutex_lock(&trackmu);
+	dl_iterate_phdr(track_phdr, NULL);
+	pthread_mutex_unlock(&trackmu);
+	lock(&mheap_->lock);
+	pthread_mutex_lock(&trackmu);
+	for (uintptr_t a = mheap_->arena_lo; a && a < mheap_->arena_hi;
+	     a += ARENA_BYTES)
+		if (arena_l1[a >> ARENA_SHIFT])
+			track_add(a, a + ARENA_BYTES);
+	pthread_mutex_unlock(&trackmu);
+	__atomic_store_n(&dirty_mode, DIRTY_UFFD, __ATOMIC_RELAXED);
+	unlock(&mheap_->lock);
+}
+
+/*
+ * Choose how this process marks, once (worldsema held).  GORODEBUG=
+ * gcconc: unset, userfaultfd's write-protect where it works, else the
+ * stop-the-world mark; 0, the stop-the-world mark; 1, userfaultfd, else
+ * soft-dirty bits, else stop-the-world; 2, concurrent with every page
+ * taken as written (runs the machinery on any kernel, for tests); 3,
+ * soft-dirty bits only.
+ */
 static void dirty_init(void)
 {
+	int want = debug.gcconc;
+
 	__atomic_store_n(&dirty_mode, DIRTY_NONE, __ATOMIC_RELAXED);
 #if defined(__SANITIZE_THREAD__)
 	/* The marker reads what mutators write, on purpose and unordered:
 	 * TSan would report every word.  Mark in the pause. */
 	return;
 #endif
-	if (!debug.gcconc)
+	if (!want)
 		return;
 	dirtybuf = mmap(NULL, DIRTYBUF_BYTES, PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -365,34 +634,45 @@ static void dirty_init(void)
 		dirtybuf = NULL;
 		return;
 	}
-	if (debug.gcconc == 2) {
+	if (want == 2) {
 		__atomic_store_n(&dirty_mode, DIRTY_ALL, __ATOMIC_RELAXED);
 		return;
 	}
-	clearrefs_fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
 	pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (clearrefs_fd >= 0 && pagemap_fd >= 0 && dirty_probe()) {
-		__atomic_store_n(&dirty_mode, DIRTY_SOFT, __ATOMIC_RELAXED);
+	if (pagemap_fd < 0)
+		return;
+	if (want != 3 && dirty_probe_uffd()) {
+		have_pmscan = true;
+		dirty_init_uffd();
 		return;
 	}
-	__atomic_store_n(&dirty_mode, DIRTY_NONE, __ATOMIC_RELAXED);
+	if (want == 1 || want == 3) {
+		clearrefs_fd = open("/proc/self/clear_refs",
+				    O_WRONLY | O_CLOEXEC);
+		if (clearrefs_fd >= 0 && dirty_probe_soft()) {
+			__atomic_store_n(&dirty_mode, DIRTY_SOFT,
+					 __ATOMIC_RELAXED);
+			return;
+		}
+	}
 	if (clearrefs_fd >= 0)
 		close(clearrefs_fd);
-	if (pagemap_fd >= 0)
-		close(pagemap_fd);
+	close(pagemap_fd);
 	clearrefs_fd = pagemap_fd = -1;
 }
 
 static const char *gcmode_name(void)
 {
 	switch (dirty_mode) {
+	case DIRTY_UFFD:
+		return "concurrent, uffd-wp";
 	case DIRTY_SOFT:
 		return have_pmscan ? "concurrent, soft-dirty, PAGEMAP_SCAN"
 				   : "concurrent, soft-dirty, pagemap";
 	case DIRTY_ALL:
 		return "concurrent, every page rescanned (gcconc=2)";
 	default:
-		return debug.gcconc ? "stop-the-world mark: no soft-dirty"
+		return debug.gcconc ? "stop-the-world mark: no uffd-wp"
 				    : "stop-the-world mark";
 	}
 }
@@ -687,10 +967,31 @@ static inline bool greyobject(uintptr_t p)
 	} else {
 		bit_set(mb, idx);
 	}
+	tls_gcw->bytes += s->nelems == 1 ? s->npages << PAGE_SHIFT
+					 : s->elemsize;
 	if (!spanclass_noscan(s->spanclass))
 		mstack_push(span_objbase(s, idx), s->nelems == 1 ?
 			    s->npages << PAGE_SHIFT : s->elemsize);
 	return true;
+}
+
+/*
+ * Allocate black (malloc.c, while gcblackalloc is set): the new object
+ * at p in s is marked before the program can store into it, so that it
+ * survives the cycle without being scanned; what the program stores
+ * into it later dirties its page, and a precleaning pass or the pause
+ * scans it as a marked object on a written page.  Atomic: markers set
+ * other bits of the same word meanwhile.
+ */
+void gc_markalloc(struct mcache *c, struct mspan *s, uintptr_t p)
+{
+	uint32_t idx = s->nelems == 1 ? 0 : span_objindex(s, p);
+	uint64_t bit = 1ULL << (idx & 63);
+
+	if (!(__atomic_fetch_or(&span_markbits(s)[idx >> 6], bit,
+				__ATOMIC_RELAXED) & bit))
+		c->blackbytes += s->nelems == 1 ? s->npages << PAGE_SHIFT
+						: s->elemsize;
 }
 
 NO_SANITIZE static void scanblock(uintptr_t lo, uintptr_t hi)
@@ -727,6 +1028,7 @@ static int nactive;		/* markers that joined this phase */
 static bool markdone;
 static uint64_t markgen;	/* a new parallel phase starts */
 static int nhelpers;
+static uint64_t marked_shared;	/* bytes marked by idle markers */
 
 /* Move part of w's stack to the pool for an idle marker. */
 static void export_work(struct gcwork *w)
@@ -754,6 +1056,9 @@ static bool import_work(struct gcwork *w)
 	struct wbuf *b;
 
 	pthread_mutex_lock(&poolmu);
+	/* before going idle: the pause sums what every marker marked */
+	__atomic_add_fetch(&marked_shared, w->bytes, __ATOMIC_RELAXED);
+	w->bytes = 0;
 	for (;;) {
 		if ((b = pool)) {
 			pool = b->next;
@@ -899,6 +1204,19 @@ static void drain_parallel(void)
 	pthread_mutex_unlock(&poolmu);
 }
 
+/* How a root range that may be tracked is read: whole (a mark's first
+ * reading), its pages written since the last reading (the pause), or
+ * those pages re-protected as they are reported (a precleaning pass). */
+enum { ROOTS_WHOLE, ROOTS_WRITTEN, ROOTS_PRECLEAN };
+
+static void scan_range(uintptr_t lo, uintptr_t hi, int how)
+{
+	if (how == ROOTS_WHOLE)
+		scanblock(lo, hi);
+	else
+		dirty_scan(lo, hi, scanblock, how == ROOTS_PRECLEAN);
+}
+
 static int scan_phdr(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	(void)size;
@@ -914,10 +1232,7 @@ static int scan_phdr(struct dl_phdr_info *info, size_t size, void *arg)
 		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
 			continue;
 		lo = info->dlpi_addr + ph->p_vaddr;
-		if (arg)	/* the final pause: written pages only */
-			dirty_each(lo, lo + ph->p_memsz, scanblock);
-		else
-			scanblock(lo, lo + ph->p_memsz);
+		scan_range(lo, lo + ph->p_memsz, (int)(intptr_t)arg);
 	}
 	return 0;
 }
@@ -984,23 +1299,20 @@ static void scan_timers(void)
 	}
 }
 
-/* The roots that are not stacks.  written_only: of the data segments
- * and goro_add_root ranges, only the pages written since the mark
- * began (the rest were scanned by the concurrent mark and have not
- * changed since). */
-static void markroots_other(struct g *me, bool written_only)
+/* The roots that are not stacks.  how (ROOTS_*): of the data segments
+ * and goro_add_root ranges, whole or only the pages written since they
+ * were last read (the rest were read before and have not changed
+ * since); runtime memory (channel buffers, timers, finalizers queued)
+ * is not tracked and is read whole each time. */
+static void markroots_other(struct g *me, int how)
 {
 	greyobject((uintptr_t)me->startarg);
-	dl_iterate_phdr(scan_phdr, written_only ? (void *)1 : NULL);
+	dl_iterate_phdr(scan_phdr, (void *)(intptr_t)how);
 	rootblocks_each(scanblock);
 	scan_timers();
 	lock(&addroot_mu);
-	for (size_t i = 0; i < naddroots; i++) {
-		if (written_only)
-			dirty_each(addroots[i].lo, addroots[i].hi, scanblock);
-		else
-			scanblock(addroots[i].lo, addroots[i].hi);
-	}
+	for (size_t i = 0; i < naddroots; i++)
+		scan_range(addroots[i].lo, addroots[i].hi, how);
 	unlock(&addroot_mu);
 	lock(&finlock);
 	for (struct finalizer *f = finq; f; f = f->next)
@@ -1022,7 +1334,7 @@ static void scan_all_stacks(struct g *me)
 static void markroots(struct g *me)
 {
 	scan_all_stacks(me);
-	markroots_other(me, false);
+	markroots_other(me, ROOTS_WHOLE);
 	drain_parallel();
 }
 
@@ -1079,25 +1391,36 @@ static void scan_heap_written(uintptr_t lo, uintptr_t hi)
 	}
 }
 
-static void rescan_heap(uintptr_t lo, uintptr_t hi)
+/* The heap's written pages, arena by arena: the marked objects on them
+ * (how: ROOTS_WRITTEN or ROOTS_PRECLEAN). */
+static void rescan_heap(int how)
 {
-	for (uintptr_t a = lo; a < hi; a += ARENA_BYTES)
+	uintptr_t lo = __atomic_load_n(&mheap_->arena_lo, __ATOMIC_RELAXED);
+	uintptr_t hi = __atomic_load_n(&mheap_->arena_hi, __ATOMIC_RELAXED);
+
+	for (uintptr_t a = lo; a && a < hi; a += ARENA_BYTES)
 		if (__atomic_load_n(&arena_l1[a >> ARENA_SHIFT],
 				    __ATOMIC_ACQUIRE))
-			dirty_each(a, a + ARENA_BYTES, scan_heap_written);
+			dirty_scan(a, a + ARENA_BYTES, scan_heap_written,
+				   how == ROOTS_PRECLEAN);
 }
+
+static uint64_t pause_dirty;	/* pages the pause found written */
 
 /*
  * The final pause of a concurrent mark (Go's mark termination): every
  * stack whole (from its saved sp), the runtime's roots whole, and of
  * the data segments, goro_add_root ranges and heap only the pages
- * written since dirty_clear(); then drain.
+ * written since the last precleaning pass (soft-dirty: since the mark
+ * began); then drain.
  */
 static void rescan_stopped(struct g *me)
 {
 	scan_all_stacks(me);
-	markroots_other(me, true);
-	rescan_heap(mheap_->arena_lo, mheap_->arena_hi);
+	dirty_pages = 0;
+	markroots_other(me, ROOTS_WRITTEN);
+	rescan_heap(ROOTS_WRITTEN);
+	pause_dirty = dirty_pages;
 	t_rescanned = nanotime();
 	drain_parallel();
 }
@@ -1113,43 +1436,58 @@ static __attribute__((noinline)) void gcw_bind(void)
 /*
  * The concurrent mark, on the collecting goroutine, with the world
  * running: the roots as they are now, then the grey objects in slices
- * of MARK_SLICE_NS.  It runs between goro_syscall_enter and _exit, so
- * its P goes on running goroutines and the marking thread competes with
- * them for CPUs in the kernel, not for a P in the scheduler (a
- * goroutine that slept between slices would wait behind whole time
- * slices of the mutators).  Its share is Go's background utilisation
- * goal, 25% of GOMAXPROCS: with 4 Ps or more it marks continuously (one
- * thread: 1/GOMAXPROCS at most), with fewer it sleeps between slices to
- * keep to GOMAXPROCS / 4 of one CPU.
+ * of MARK_SLICE_NS, then the precleaning passes.  It runs between
+ * goro_syscall_enter and _exit, so its P goes on running goroutines and
+ * the marking thread competes with them for CPUs in the kernel, not for
+ * a P in the scheduler (a goroutine that slept between slices would
+ * wait behind whole time slices of the mutators).  Its share is Go's
+ * background utilisation goal, 25% of GOMAXPROCS: with 4 Ps or more it
+ * marks continuously (one thread: 1/GOMAXPROCS at most), with fewer it
+ * sleeps between slices to keep to GOMAXPROCS / 4 of one CPU; the
+ * mutators' assists make up the rest.
  */
 #define MARK_SLICE_NS	(200 * 1000)
 #define MARK_BATCH	256
-#define ASSIST_BATCH	1024
+#define ASSIST_BATCH	512
+#define PRECLEAN_MAX	8	/* precleaning passes at most */
+#define PRECLEAN_DONE	64	/* written pages left for the pause */
 
 /* Held by whoever drains gcw_main during a concurrent mark: the marker
- * (a batch at a time) or an assist, so markbits need no atomics. */
+ * (a batch at a time) or an assist; markbits are set atomically all
+ * the same, since allocations mark black in the same words. */
 static pthread_mutex_t markmu = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t npasses;	/* precleaning passes of this cycle */
 
 /*
  * Mark assist (Go's gcAssistAlloc): a goroutine that takes a new span
- * while the heap is over its goal during a concurrent mark scans
- * ASSIST_BATCH grey objects first, for the marker, so that a program
+ * during a concurrent mark, once the heap is past the middle of the
+ * runway from the trigger to the goal, scans ASSIST_BATCH grey objects
+ * first, and four times that past the goal, so that a program
  * allocating faster than the marker marks pays for it in its own time
- * and the heap stops running away from the goal.  No grey object left
- * (the marker holds the last ones): nothing to do.
+ * and the heap stops running away from the goal.  The marker's lock is
+ * only tried: if the marker holds it (a precleaning pass), the
+ * goroutine goes on, and no grey object left means nothing to do.
  */
 static void gc_assist(void)
 {
+	uint64_t live = __atomic_load_n(&heap_live, __ATOMIC_RELAXED);
+	uint64_t goal = __atomic_load_n(&next_gc, __ATOMIC_RELAXED);
+	uint64_t trig = __atomic_load_n(&gc_trigger, __ATOMIC_RELAXED);
 	struct m *mp = getm();
+	long budget;
 
+	if (live < trig + (goal > trig ? (goal - trig) / 2 : 0))
+		return;
+	budget = live > goal ? 4 * ASSIST_BATCH : ASSIST_BATCH;
 	/* the marker takes runtime locks while it holds markmu */
 	if (mp && mp->locks)
 		return;
-	pthread_mutex_lock(&markmu);
+	if (pthread_mutex_trylock(&markmu))
+		return;
 	if (__atomic_load_n(&gcphase, __ATOMIC_RELAXED) == GC_MARK &&
 	    gcw_main.sp) {
 		gcw_bind();
-		drain_work(&gcw_main, false, ASSIST_BATCH);
+		drain_work(&gcw_main, false, budget);
 		__atomic_add_fetch(&nassist, 1, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&markmu);
@@ -1183,18 +1521,9 @@ static void drain_paced(int32_t procs)
 	}
 }
 
-static void mark_concurrent(struct g *me)
+/* Every goroutine's stack as it is now (they run meanwhile). */
+static void scan_stacks_concurrent(struct g *me)
 {
-	int32_t procs = __atomic_load_n(&gomaxprocs, __ATOMIC_RELAXED);
-
-	lock(&mheap_->lock);
-	arena_lo_inv = ~mheap_->arena_lo;
-	arena_hi_inv = ~mheap_->arena_hi;
-	unlock(&mheap_->lock);
-	goro_syscall_enter();
-	/* assists drain gcw_main too: the root scan pushes under markmu */
-	pthread_mutex_lock(&markmu);
-	gcw_bind();
 	scan_mystack(me);
 	for (size_t i = 0;; i++) {
 		struct g *gp;
@@ -1206,9 +1535,65 @@ static void mark_concurrent(struct g *me)
 			break;
 		scan_g_concurrent(gp, me);
 	}
-	markroots_other(me, false);
+}
+
+/*
+ * A precleaning pass (userfaultfd only): read and re-protect, in one
+ * call per run, the pages written since the last pass (or the mark's
+ * start), scan the marked objects on them and the written root pages,
+ * read the stacks again, and drain.  What was written before the
+ * re-protection is scanned now, what is written after is reported by
+ * the next pass or the pause: each pass shrinks what the pause has left
+ * to do to what the program writes while one pass runs.  Returns the
+ * pages the pass found written.
+ */
+static uint64_t preclean_pass(struct g *me, int32_t procs)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&markmu);
+	gcw_bind();
+	dirty_pages = 0;
+	markroots_other(me, ROOTS_PRECLEAN);
+	rescan_heap(ROOTS_PRECLEAN);
+	n = dirty_pages;
+	scan_stacks_concurrent(me);
 	pthread_mutex_unlock(&markmu);
 	drain_paced(procs);
+	return n;
+}
+
+static void mark_concurrent(struct g *me)
+{
+	int32_t procs = __atomic_load_n(&gomaxprocs, __ATOMIC_RELAXED);
+	uint64_t last = UINT64_MAX;
+
+	lock(&mheap_->lock);
+	arena_lo_inv = ~mheap_->arena_lo;
+	arena_hi_inv = ~mheap_->arena_hi;
+	unlock(&mheap_->lock);
+	goro_syscall_enter();
+	/* assists drain gcw_main too: the root scan pushes under markmu */
+	pthread_mutex_lock(&markmu);
+	gcw_bind();
+	scan_stacks_concurrent(me);
+	markroots_other(me, ROOTS_WHOLE);
+	pthread_mutex_unlock(&markmu);
+	drain_paced(procs);
+	/*
+	 * Precleaning until what a pass finds is small, or stops
+	 * shrinking (the program writes as fast as a pass scans: more
+	 * passes would not shorten the pause), or PRECLEAN_MAX passes.
+	 */
+	npasses = 0;
+	while (dirty_mode == DIRTY_UFFD && npasses < PRECLEAN_MAX) {
+		uint64_t n = preclean_pass(me, procs);
+
+		npasses++;
+		if (n <= PRECLEAN_DONE || (npasses >= 3 && n > last - last / 8))
+			break;
+		last = n;
+	}
 	goro_syscall_exit();
 }
 
@@ -1257,114 +1642,6 @@ static int markfinalizers(void)
 	unlock(&finlock);
 	drain();
 	return n;
-}
-
-/* ---------------------------------------------------------------------
- * Sweep
- * ------------------------------------------------------------------- */
-
-static uint64_t sweep_marked, sweep_freed, sweep_nfreed;
-
-static void poison_freed(struct mspan *s)
-{
-#if defined(__SANITIZE_ADDRESS__)
-	uint64_t *mb = span_markbits(s);
-
-	for (uint32_t i = 0; i < s->nelems; i++)
-		if (!span_isfree(s, i) && !bit_get(mb, i))
-			malloc_poison((void *)span_objbase(s, i), s->elemsize);
-#else
-	(void)s;
-#endif
-}
-
-/* Sweep one small span; true if it is now empty (freed to the heap). */
-static bool sweepspan(struct mspan *s)
-{
-	uint64_t *mb = span_markbits(s);
-	uint32_t marked = 0, freed;
-
-	if (debug.invariants && !span_is_valid(s))
-		throw("sweep: span is not valid");
-	for (int i = 0; i < BITMAP_WORDS; i++)
-		marked += (uint32_t)__builtin_popcountll(mb[i]);
-	freed = s->nalloc - marked;
-	if (freed) {
-		poison_freed(s);
-		s->needzero = true;
-	}
-	sweep_nfreed += freed;
-	sweep_freed += (uint64_t)freed * s->elemsize;
-	sweep_marked += (uint64_t)marked * s->elemsize;
-	s->ab ^= 1;
-	memset(span_markbits(s), 0, sizeof(s->bits[0]));
-	s->freeindex = 0;
-	s->nalloc = marked;
-	return marked == 0;
-}
-
-static void sweep_list(struct spanlist *from, struct spanlist *partial,
-		       struct spanlist *full)
-{
-	struct mspan *s, *next;
-
-	for (s = from->first; s; s = next) {
-		next = s->next;
-		s->next = s->prev = NULL;
-		if (sweepspan(s)) {
-			mheap_free_locked(s);
-			continue;
-		}
-		s->prev = NULL;
-		if (s->nalloc < s->nelems) {
-			s->next = partial->first;
-			if (partial->first)
-				partial->first->prev = s;
-			partial->first = s;
-		} else {
-			s->next = full->first;
-			if (full->first)
-				full->first->prev = s;
-			full->first = s;
-		}
-	}
-	from->first = NULL;
-}
-
-static void sweep(void)
-{
-	struct mspan *s, *next;
-
-	sweep_marked = sweep_freed = sweep_nfreed = 0;
-	for (int i = 0; i < NUM_SPAN_CLASSES; i++) {
-		struct mcentral *c = &mheap_->central[i];
-		struct spanlist partial = { NULL }, full = { NULL };
-
-		sweep_list(&c->partial, &partial, &full);
-		sweep_list(&c->full, &partial, &full);
-		c->partial = partial;
-		c->full = full;
-	}
-	for (s = mheap_->large.first; s; s = next) {
-		uint64_t bytes = s->npages << PAGE_SHIFT;
-
-		next = s->next;
-		if (bit_get(span_markbits(s), 0)) {
-			span_markbits(s)[0] = 0;
-			sweep_marked += bytes;
-			continue;
-		}
-		if (s->prev)
-			s->prev->next = s->next;
-		else
-			mheap_->large.first = s->next;
-		if (s->next)
-			s->next->prev = s->prev;
-		s->next = s->prev = NULL;
-		sweep_nfreed++;
-		sweep_freed += bytes;
-		mheap_free_locked(s);
-	}
 }
 
 /* ---------------------------------------------------------------------
@@ -1457,41 +1734,42 @@ void gc_init_once(void)
 	memlimit = parse_gomemlimit();
 	gc_start_time = nanotime();
 	gcpace();
+	sweep_init();
 }
 
 /* ---------------------------------------------------------------------
  * A cycle
  * ------------------------------------------------------------------- */
 
-/* Go's line; the three clock times are the concurrent start (clearing
- * the soft-dirty bits: no pause), the concurrent mark, and the pause
- * (rescan and mark termination + sweep). */
-static void gctrace(uint32_t n, int64_t t0, int64_t tconc, int64_t tstw,
-		    int64_t tsweep, int64_t tend, uint64_t before,
+static void gctrace(uint32_t n, int64_t t0, int64_t tsweep, int64_t tconc,
+		    int64_t tstw, int64_t tend, uint64_t before,
 		    uint64_t marked, int nfinq, bool forced)
 {
-	char buf[384];
+	char buf[448];
 	int len;
 
 	len = snprintf(buf, sizeof(buf),
-		       "gc %u @%.3fs %d%%: %.3f+%.3f+%.3f ms clock "
-		       "(pause %.3f stop + %.3f rescan + %.3f mark + "
-		       "%.3f sweep), "
+		       "gc %u @%.3fs %d%%: %.3f+%.3f+%.3f+%.3f ms clock "
+		       "(sweep + start + mark + pause; pause %.3f stop + "
+		       "%.3f rescan + %.3f mark + %.3f end), "
 		       "%llu->%llu->%llu MB, %llu MB goal, %d P, "
-		       "%llu assists, %d finalizers queued%s [%s]\n",
+		       "%u passes, %llu pages at pause, %llu assists, "
+		       "%d finalizers queued%s [%s]\n",
 		       n, (double)(t0 - gc_start_time) / 1e9, 0,
-		       (double)(tconc - t0) / 1e6,
+		       (double)(tsweep - t0) / 1e6,
+		       (double)(tconc - tsweep) / 1e6,
 		       (double)(tstw - tconc) / 1e6,
 		       (double)(tend - tstw) / 1e6,
 		       (double)(t_stopped - tstw) / 1e6,
 		       (double)(t_rescanned - t_stopped) / 1e6,
-		       (double)(tsweep - t_rescanned) / 1e6,
-		       (double)(tend - tsweep) / 1e6,
+		       (double)(t_marked - t_rescanned) / 1e6,
+		       (double)(tend - t_marked) / 1e6,
 		       (unsigned long long)(before >> 20),
 		       (unsigned long long)(before >> 20),
 		       (unsigned long long)(marked >> 20),
 		       (unsigned long long)(next_gc >> 20),
 		       __atomic_load_n(&gomaxprocs, __ATOMIC_RELAXED),
+		       npasses, (unsigned long long)pause_dirty,
 		       (unsigned long long)__atomic_exchange_n(&nassist, 0,
 							       __ATOMIC_RELAXED),
 		       nfinq, forced ? " (forced)" : "", gcmode_name());
@@ -1499,17 +1777,33 @@ static void gctrace(uint32_t n, int64_t t0, int64_t tconc, int64_t tstw,
 		return;
 }
 
-/* The world is stopped: flush, mark (or finish a concurrent mark),
- * sweep. */
-static int gc_stopped(struct g *me, bool conc, int64_t *tsweep)
+/* Bytes the allocations of c marked black, read and reset (world
+ * stopped). */
+static uint64_t take_blackbytes(struct mcache *c)
+{
+	uint64_t b = c->blackbytes;
+
+	c->blackbytes = 0;
+	return b;
+}
+
+/* The world is stopped: flush, mark (or finish a concurrent mark), and
+ * hand the spans to the lazy sweep.  Returns the bytes marked. */
+static uint64_t gc_stopped(struct g *me, bool conc, int *nfinq)
 {
 	struct mcache *lc = lockedcache_lock();
-	int nfinq;
+	uint64_t marked = 0;
 
-	for (int i = 0; i < MAXPROCS && allp[i]; i++)
-		if (allp[i]->mcache)
-			mcache_flush(allp[i]->mcache);
+	for (int i = 0; i < MAXPROCS && allp[i]; i++) {
+		struct mcache *c = allp[i]->mcache;
+
+		if (c) {
+			mcache_flush(c);
+			marked += take_blackbytes(c);
+		}
+	}
 	mcache_flush(lc);
+	marked += take_blackbytes(lc);
 	lock(&mheap_->lock);
 	arena_lo_inv = ~mheap_->arena_lo;
 	arena_hi_inv = ~mheap_->arena_hi;
@@ -1519,22 +1813,26 @@ static int gc_stopped(struct g *me, bool conc, int64_t *tsweep)
 		rescan_stopped(me);
 	else
 		markroots(me);
-	nfinq = markfinalizers();
-	*tsweep = nanotime();
+	*nfinq = markfinalizers();
+	t_marked = nanotime();
+	marked += gcw_main.bytes + marked_shared;
+	gcw_main.bytes = 0;
+	marked_shared = 0;
+	__atomic_store_n(&gcblackalloc, 0, __ATOMIC_RELAXED);
 	GORO_PROBE1(gc_sweep, num_gc + 1);
-	sweep();
+	sweep_start();
 	if (debug.invariants && !mheap_is_valid())
 		throw("gc: page heap is not valid");
 	unlock(&mheap_->lock);
 	lockedcache_unlock();
-	return nfinq;
+	return marked;
 }
 
 NO_SANITIZE static void gc_run(bool forced, uint32_t seen)
 {
 	struct g *me = getg();
-	int64_t t0, tconc, tstw, tsweep, tend;
-	uint64_t before, pause;
+	int64_t t0, tsweep, tconc, tstw, tend;
+	uint64_t before, pause, marked;
 	uint32_t n;
 	int nfinq;
 	bool conc;
@@ -1547,15 +1845,24 @@ NO_SANITIZE static void gc_run(bool forced, uint32_t seen)
 	}
 	t0 = nanotime();
 	GORO_PROBE2(gc_start, seen + 1, forced);
+	/* the mark reads allocbits as the last cycle's marks: whatever the
+	 * lazy sweep has not reached yet is swept now, world running */
+	sweep_finish();
+	tsweep = nanotime();
 	if (unlikely(dirty_mode < 0))
 		dirty_init();
 	before = __atomic_load_n(&heap_live, __ATOMIC_RELAXED);
-	/* No first pause: once the bits are clear, every later write is
-	 * seen by the final pause, and what was written before is what the
-	 * concurrent mark reads. */
-	conc = dirty_mode != DIRTY_NONE && !dirty_clear();
+	npasses = 0;
+	pause_dirty = 0;
+	/* No first pause: once the pages are protected (or the soft-dirty
+	 * bits clear), every later write is seen by a pass or the pause,
+	 * and what was written before is what the concurrent mark reads.
+	 * Allocation turns black after that (see the top of the file). */
+	conc = dirty_mode != DIRTY_NONE && !dirty_begin();
 	tconc = nanotime();
 	if (conc) {
+		__atomic_store_n(&gc_parallel, true, __ATOMIC_RELAXED);
+		__atomic_store_n(&gcblackalloc, 1, __ATOMIC_RELAXED);
 		__atomic_store_n(&gcphase, GC_MARK, __ATOMIC_RELAXED);
 		mark_concurrent(me);
 		/* no assist from here on: a foreign thread (which the pause
@@ -1569,11 +1876,9 @@ NO_SANITIZE static void gc_run(bool forced, uint32_t seen)
 	t_stopped = t_rescanned = nanotime();
 	/* spill callee-saved registers into this frame: scanned below */
 	__builtin_unwind_init();
-	nfinq = gc_stopped(me, conc, &tsweep);
-	__atomic_store_n(&heap_live, sweep_marked, __ATOMIC_RELAXED);
-	__atomic_store_n(&heap_marked, sweep_marked, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&nfree, sweep_nfreed, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&freed_bytes, sweep_freed, __ATOMIC_RELAXED);
+	marked = gc_stopped(me, conc, &nfinq);
+	__atomic_store_n(&heap_live, marked, __ATOMIC_RELAXED);
+	__atomic_store_n(&heap_marked, marked, __ATOMIC_RELAXED);
 	gcpace();
 	tend = nanotime();
 	pause = (uint64_t)(tend - tstw);
@@ -1592,18 +1897,25 @@ NO_SANITIZE static void gc_run(bool forced, uint32_t seen)
 				 __ATOMIC_RELAXED);
 	}
 	starttheworld_gc();
-	GORO_PROBE3(gc_end, n + 1, pause, GORO_PROBE_REG(sweep_marked));
+	GORO_PROBE3(gc_end, n + 1, pause, GORO_PROBE_REG(marked));
+	if (conc)
+		dirty_end();
 	goro_sema_release(&worldsema, false);
 	if (debug.gctrace)
-		gctrace(n + 1, t0, tconc, tstw, tsweep, tend, before,
-			sweep_marked, nfinq, forced);
+		gctrace(n + 1, t0, tsweep, tconc, tstw, tend, before, marked,
+			nfinq, forced);
 	if (nfinq)
 		wakefing();
 	if (memlimit != INT64_MAX) {
 		uint64_t used = mheap_retained();
 
-		if (used > (uint64_t)memlimit)
-			mheap_scavenge(used - (uint64_t)memlimit, true);
+		if (used > (uint64_t)memlimit) {
+			/* what this cycle freed is free only once swept */
+			sweep_finish();
+			used = mheap_retained();
+			if (used > (uint64_t)memlimit)
+				mheap_scavenge(used - (uint64_t)memlimit, true);
+		}
 	}
 }
 
@@ -1652,6 +1964,9 @@ GORO_API int goro_gc(void)
 	if (!can_collect())
 		return -EPERM;
 	gc_run(true, 0);
+	/* as Go's runtime.GC: the sweep is complete on return, so the
+	 * memory statistics and the freed objects' poison are final */
+	sweep_finish();
 	return 0;
 }
 
@@ -1686,8 +2001,8 @@ GORO_API void goro_read_memstats(struct goro_memstats *st)
 	malloc_init_public();
 	memset(st, 0, sizeof(*st));
 	malloc_stats(&nmalloc, &nbytes);
-	fr = __atomic_load_n(&nfree, __ATOMIC_RELAXED);
-	frb = __atomic_load_n(&freed_bytes, __ATOMIC_RELAXED);
+	fr = __atomic_load_n(&sweep_nfreed, __ATOMIC_RELAXED);
+	frb = __atomic_load_n(&sweep_freed, __ATOMIC_RELAXED);
 	st->mallocs = nmalloc;
 	st->frees = fr;
 	st->total_alloc = nbytes;

@@ -522,6 +522,7 @@ static inline void preempt_check(void)
 }
 void sysmon_start(void);
 void handoffp(struct p *pp);
+void preempt_p(struct p *pp);
 extern uint32_t signal_gen;
 void signal_sync_mask_slow(struct m *mp, uint32_t gen);
 /* Unblock on this M the signals goro_signal_notify added since it last
