@@ -11,7 +11,7 @@ BENCH_BINS	+= $(GC_BENCH_BINS)
 $(GC_BENCH_BINS): $(O)/bench/%: bench/%.c bench/bench_util.h $(LIBGORO_A) \
 		libgoro/include/goro.h
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) -Ilibgoro/include -Ibench -static -pthread \
+	$(CC) $(BASE_CFLAGS) -Ilibgoro/include -Ibench -pthread \
 		-o $@ $< $(LIBGORO_A) $(LIBGORO_LIBS)
 
 # binarytrees21: the long run (depth 21, a 2^21-node long-lived tree),

@@ -383,7 +383,31 @@ static void dirty_each_pread(uintptr_t lo, uintptr_t hi,
 		fn(run, hi);
 }
 
-static uint64_t dirty_pages;	/* pages reported by the current pass */
+static uint64_t dirty_pages;	/* pages reported by the current pass
+				 * or pause (atomic: assists add too) */
+static __thread void *tls_dirtybuf __attribute__((tls_model("initial-exec")));
+
+/* This thread's buffer for PAGEMAP_SCAN's regions (a pass runs on the
+ * marker and on assisting Ms at once).  Not inlined: a goroutine may
+ * run on another thread after it parks, and the TLS address must be
+ * computed again. */
+static __attribute__((noinline)) void *dirtybuf_get(void)
+{
+	if (!tls_dirtybuf) {
+		void *b = mmap(NULL, DIRTYBUF_BYTES, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (b == MAP_FAILED)
+			throw("out of memory (dirty page buffer)");
+		tls_dirtybuf = b;
+	}
+	return tls_dirtybuf;
+}
+
+static void dirty_count(uint64_t pages)
+{
+	__atomic_add_fetch(&dirty_pages, pages, __ATOMIC_RELAXED);
+}
 
 /*
  * Call fn on the written runs of [lo, hi).  reprotect (DIRTY_UFFD
@@ -394,13 +418,13 @@ static uint64_t dirty_pages;	/* pages reported by the current pass */
 static void dirty_scan(uintptr_t lo, uintptr_t hi,
 		       void (*fn)(uintptr_t lo, uintptr_t hi), bool reprotect)
 {
-	struct goro_page_region *r = dirtybuf;
+	struct goro_page_region *r = dirtybuf_get();
 	struct goro_pm_scan_arg a;
 
 	if (lo >= hi)
 		return;
 	if (dirty_mode != DIRTY_SOFT && dirty_mode != DIRTY_UFFD) {
-		dirty_pages += (hi - lo) / OS_PAGE;
+		dirty_count((hi - lo) / OS_PAGE);
 		fn(lo, hi);
 		return;
 	}
@@ -430,7 +454,7 @@ static void dirty_scan(uintptr_t lo, uintptr_t hi,
 		n = ioctl(pagemap_fd, GORO_PAGEMAP_SCAN, &a);
 		if (n < 0) {
 			/* whatever this call re-protected is in [lo, hi) */
-			dirty_pages += (hi - lo) / OS_PAGE;
+			dirty_count((hi - lo) / OS_PAGE);
 			fn(lo, hi);
 			return;
 		}
@@ -439,7 +463,7 @@ static void dirty_scan(uintptr_t lo, uintptr_t hi,
 			uintptr_t a1 = r[i].end > hi ? hi : r[i].end;
 
 			if (a0 < a1) {
-				dirty_pages += (r[i].end - r[i].start) / OS_PAGE;
+				dirty_count((r[i].end - r[i].start) / OS_PAGE);
 				fn(a0, a1);
 			}
 		}
@@ -1237,12 +1261,17 @@ static int scan_phdr(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
-/* The collecting goroutine's own stack, from this frame up. */
+/* The collecting goroutine's stack from gc_run's frame up (set by
+ * gc_run, with the caller's callee-saved registers spilled there).  Not
+ * from the marker's own deep frames: those hold, dead or alive, the
+ * words the marker is reading, pointers to garbage among them, and a
+ * conservative scan of them kept garbage alive from one cycle to the
+ * next. */
+static uintptr_t collector_sp;
+
 NO_SANITIZE static void scan_mystack(struct g *me)
 {
-	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
-
-	scanblock(here, me->stack_hi);
+	scanblock(collector_sp, me->stack_hi);
 }
 
 static void scan_g(struct g *gp, struct g *me)
@@ -1417,7 +1446,7 @@ static uint64_t pause_dirty;	/* pages the pause found written */
 static void rescan_stopped(struct g *me)
 {
 	scan_all_stacks(me);
-	dirty_pages = 0;
+	__atomic_store_n(&dirty_pages, 0, __ATOMIC_RELAXED);
 	markroots_other(me, ROOTS_WRITTEN);
 	rescan_heap(ROOTS_WRITTEN);
 	pause_dirty = dirty_pages;
@@ -1449,24 +1478,79 @@ static __attribute__((noinline)) void gcw_bind(void)
 #define MARK_SLICE_NS	(200 * 1000)
 #define MARK_BATCH	256
 #define ASSIST_BATCH	512
-#define PRECLEAN_MAX	8	/* precleaning passes at most */
+#define PRECLEAN_MAX	12	/* precleaning passes at most */
 #define PRECLEAN_DONE	64	/* written pages left for the pause */
+#define PRECLEAN_SHORT_NS (500 * 1000)	/* a pass that short is the last */
 
 /* Held by whoever drains gcw_main during a concurrent mark: the marker
  * (a batch at a time) or an assist; markbits are set atomically all
  * the same, since allocations mark black in the same words. */
 static pthread_mutex_t markmu = PTHREAD_MUTEX_INITIALIZER;
 static uint32_t npasses;	/* precleaning passes of this cycle */
+static uint64_t passpages[PRECLEAN_MAX];	/* what each one found */
+
+/*
+ * A precleaning pass cuts the heap into granules of 2 MiB, one
+ * PAGEMAP_SCAN call each, handed out by an atomic cursor to the marker
+ * and to assisting goroutines alike: the program's allocation is what
+ * dirties the heap during a mark, so making it scan in proportion is
+ * what lets the passes converge (a lone marker at 25% CPU never catches
+ * up with two Ps allocating).  pass_busy counts the granules being
+ * scanned, raised before a claim, so that the marker, once the cursor
+ * has passed the end and the count is 0, knows the pass is complete.
+ */
+#define GRANULE_SHIFT	21
+#define ASSIST_BYTES	(16UL << 10)	/* scanned per refill (8 KiB) */
+
+static uintptr_t pass_lo_inv;	/* ~first granule's address: the data
+				 * segment holds no heap pointer */
+static uint32_t pass_next, pass_end;	/* atomic: granule cursor, count */
+static uint32_t pass_busy;	/* atomic: granules being scanned */
+static uint32_t pass_on;	/* atomic: granules up for grabs */
+
+/* Claim and scan one granule of the current pass: false if none is
+ * left.  The caller's tls_gcw takes what it marks. */
+static bool pass_granule(void)
+{
+	uint32_t i;
+	uintptr_t lo;
+
+	__atomic_add_fetch(&pass_busy, 1, __ATOMIC_ACQUIRE);
+	i = __atomic_fetch_add(&pass_next, 1, __ATOMIC_RELAXED);
+	if (i >= __atomic_load_n(&pass_end, __ATOMIC_RELAXED)) {
+		__atomic_sub_fetch(&pass_busy, 1, __ATOMIC_RELEASE);
+		return false;
+	}
+	lo = ~pass_lo_inv + ((uintptr_t)i << GRANULE_SHIFT);
+	if (__atomic_load_n(&arena_l1[lo >> ARENA_SHIFT], __ATOMIC_ACQUIRE))
+		dirty_scan(lo, lo + (1UL << GRANULE_SHIFT), scan_heap_written,
+			   true);
+	__atomic_sub_fetch(&pass_busy, 1, __ATOMIC_RELEASE);
+	return true;
+}
+
+/* An assisting thread's own grey objects (an M's, made on first use). */
+static __thread struct gcwork tls_assistw
+	__attribute__((tls_model("initial-exec")));
+
+static __attribute__((noinline)) struct gcwork *assistw_bind(void)
+{
+	tls_gcw = &tls_assistw;
+	return tls_gcw;
+}
 
 /*
  * Mark assist (Go's gcAssistAlloc): a goroutine that takes a new span
- * during a concurrent mark, once the heap is past the middle of the
- * runway from the trigger to the goal, scans ASSIST_BATCH grey objects
- * first, and four times that past the goal, so that a program
- * allocating faster than the marker marks pays for it in its own time
- * and the heap stops running away from the goal.  The marker's lock is
- * only tried: if the marker holds it (a precleaning pass), the
- * goroutine goes on, and no grey object left means nothing to do.
+ * during a concurrent mark pays for it with marking work.  During a
+ * precleaning pass it scans granules until it has covered ASSIST_BYTES
+ * of written pages (a granule with none counts 64 KiB: the walk is not
+ * free) and marks what they lead to with its own grey stack, to the
+ * end: the objects it finds are mostly black already.  Past the middle
+ * of the runway from the trigger to the goal it also drains grey
+ * objects of the marker's stack, four times as many past the goal, so
+ * that a program allocating faster than the marker marks pays for it in
+ * its own time.  The marker's lock is only tried: if the marker holds
+ * it, the goroutine goes on.
  */
 static void gc_assist(void)
 {
@@ -1474,20 +1558,38 @@ static void gc_assist(void)
 	uint64_t goal = __atomic_load_n(&next_gc, __ATOMIC_RELAXED);
 	uint64_t trig = __atomic_load_n(&gc_trigger, __ATOMIC_RELAXED);
 	struct m *mp = getm();
-	long budget;
+	long debt = live > goal ? 4 * ASSIST_BYTES : ASSIST_BYTES;
 
-	if (live < trig + (goal > trig ? (goal - trig) / 2 : 0))
-		return;
-	budget = live > goal ? 4 * ASSIST_BATCH : ASSIST_BATCH;
 	/* the marker takes runtime locks while it holds markmu */
 	if (mp && mp->locks)
+		return;
+	if (__atomic_load_n(&pass_on, __ATOMIC_ACQUIRE)) {
+		struct gcwork *w = assistw_bind();
+
+		while (debt > 0) {
+			uint64_t d0 = __atomic_load_n(&dirty_pages,
+						      __ATOMIC_RELAXED), d;
+
+			if (!pass_granule())
+				break;
+			d = (__atomic_load_n(&dirty_pages, __ATOMIC_RELAXED) -
+			     d0) * OS_PAGE;
+			debt -= d > (64UL << 10) ? (long)d : 64L << 10;
+		}
+		drain_work(w, false, -1);
+		__atomic_add_fetch(&marked_shared, w->bytes, __ATOMIC_RELAXED);
+		w->bytes = 0;
+		__atomic_add_fetch(&nassist, 1, __ATOMIC_RELAXED);
+	}
+	if (live < trig + (goal > trig ? (goal - trig) / 2 : 0))
 		return;
 	if (pthread_mutex_trylock(&markmu))
 		return;
 	if (__atomic_load_n(&gcphase, __ATOMIC_RELAXED) == GC_MARK &&
 	    gcw_main.sp) {
 		gcw_bind();
-		drain_work(&gcw_main, false, budget);
+		drain_work(&gcw_main, false, live > goal ? 4 * ASSIST_BATCH
+							 : ASSIST_BATCH);
 		__atomic_add_fetch(&nassist, 1, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&markmu);
@@ -1544,29 +1646,62 @@ static void scan_stacks_concurrent(struct g *me)
  * read the stacks again, and drain.  What was written before the
  * re-protection is scanned now, what is written after is reported by
  * the next pass or the pause: each pass shrinks what the pause has left
- * to do to what the program writes while one pass runs.  Returns the
- * pages the pass found written.
+ * to do to what the program writes while one pass runs.  The heap's
+ * granules are shared with the assists (above); the marker keeps to
+ * its CPU budget between slices.  Returns the pages the pass found
+ * written.
  */
-static uint64_t preclean_pass(struct g *me, int32_t procs)
+static uint64_t preclean_pass(struct g *me, int32_t procs, int64_t *draint)
 {
-	uint64_t n;
+	uintptr_t lo, hi;
+	int64_t t;
 
 	pthread_mutex_lock(&markmu);
 	gcw_bind();
-	dirty_pages = 0;
+	__atomic_store_n(&dirty_pages, 0, __ATOMIC_RELAXED);
 	markroots_other(me, ROOTS_PRECLEAN);
-	rescan_heap(ROOTS_PRECLEAN);
-	n = dirty_pages;
 	scan_stacks_concurrent(me);
+	lo = __atomic_load_n(&mheap_->arena_lo, __ATOMIC_RELAXED);
+	hi = __atomic_load_n(&mheap_->arena_hi, __ATOMIC_RELAXED);
+	pass_lo_inv = ~lo;
+	__atomic_store_n(&pass_next, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&pass_end, (uint32_t)((hi - lo) >> GRANULE_SHIFT),
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&pass_on, 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&markmu);
+	for (;;) {
+		int64_t t = nanotime(), el;
+		struct timespec ts;
+		bool more = true;
+
+		pthread_mutex_lock(&markmu);
+		gcw_bind();
+		while (nanotime() - t < MARK_SLICE_NS &&
+		       (more = pass_granule()))
+			;
+		pthread_mutex_unlock(&markmu);
+		if (!more)
+			break;
+		if (procs >= 4)
+			continue;
+		el = (nanotime() - t) * (4 - procs) / procs;
+		ts.tv_sec = el / 1000000000;
+		ts.tv_nsec = el % 1000000000;
+		nanosleep(&ts, NULL);
+	}
+	__atomic_store_n(&pass_on, 0, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&pass_busy, __ATOMIC_ACQUIRE))
+		sched_yield();
+	t = nanotime();
 	drain_paced(procs);
-	return n;
+	*draint = nanotime() - t;
+	return __atomic_load_n(&dirty_pages, __ATOMIC_RELAXED);
 }
 
 static void mark_concurrent(struct g *me)
 {
 	int32_t procs = __atomic_load_n(&gomaxprocs, __ATOMIC_RELAXED);
-	uint64_t last = UINT64_MAX;
+	int64_t last = INT64_MAX;
 
 	lock(&mheap_->lock);
 	arena_lo_inv = ~mheap_->arena_lo;
@@ -1581,18 +1716,24 @@ static void mark_concurrent(struct g *me)
 	pthread_mutex_unlock(&markmu);
 	drain_paced(procs);
 	/*
-	 * Precleaning until what a pass finds is small, or stops
-	 * shrinking (the program writes as fast as a pass scans: more
-	 * passes would not shorten the pause), or PRECLEAN_MAX passes.
+	 * Precleaning until a pass (its scan and the drain of what it
+	 * found) is short: what the pause finds written is what the
+	 * program wrote since the last pass scanned each page, about the
+	 * length of that pass; or until passes stop getting shorter (the
+	 * program writes as fast as a pass scans: more would not shorten
+	 * the pause); or PRECLEAN_MAX passes.
 	 */
 	npasses = 0;
 	while (dirty_mode == DIRTY_UFFD && npasses < PRECLEAN_MAX) {
-		uint64_t n = preclean_pass(me, procs);
+		int64_t t = nanotime(), el, draint;
+		uint64_t n = preclean_pass(me, procs, &draint);
 
-		npasses++;
-		if (n <= PRECLEAN_DONE || (npasses >= 3 && n > last - last / 8))
+		el = nanotime() - t;
+		passpages[npasses++] = n;
+		if ((n <= PRECLEAN_DONE && draint <= PRECLEAN_SHORT_NS) ||
+		    (npasses >= 4 && el > last - last / 8))
 			break;
-		last = n;
+		last = el;
 	}
 	goro_syscall_exit();
 }
@@ -1745,15 +1886,22 @@ static void gctrace(uint32_t n, int64_t t0, int64_t tsweep, int64_t tconc,
 		    int64_t tstw, int64_t tend, uint64_t before,
 		    uint64_t marked, int nfinq, bool forced)
 {
-	char buf[448];
-	int len;
+	char buf[640], passes[160] = "";
+	int len = 0;
 
+	for (uint32_t i = 0; i < npasses && len >= 0 &&
+	     len < (int)sizeof(passes); i++)
+		len += snprintf(passes + len, sizeof(passes) - (size_t)len,
+				"%s%llu", i ? "/" : " (",
+				(unsigned long long)passpages[i]);
+	if (npasses && len >= 0 && len + 2 < (int)sizeof(passes))
+		strcat(passes, ")");
 	len = snprintf(buf, sizeof(buf),
 		       "gc %u @%.3fs %d%%: %.3f+%.3f+%.3f+%.3f ms clock "
 		       "(sweep + start + mark + pause; pause %.3f stop + "
 		       "%.3f rescan + %.3f mark + %.3f end), "
 		       "%llu->%llu->%llu MB, %llu MB goal, %d P, "
-		       "%u passes, %llu pages at pause, %llu assists, "
+		       "%u passes%s, %llu pages at pause, %llu assists, "
 		       "%d finalizers queued%s [%s]\n",
 		       n, (double)(t0 - gc_start_time) / 1e9, 0,
 		       (double)(tsweep - t0) / 1e6,
@@ -1769,7 +1917,7 @@ static void gctrace(uint32_t n, int64_t t0, int64_t tsweep, int64_t tconc,
 		       (unsigned long long)(marked >> 20),
 		       (unsigned long long)(next_gc >> 20),
 		       __atomic_load_n(&gomaxprocs, __ATOMIC_RELAXED),
-		       npasses, (unsigned long long)pause_dirty,
+		       npasses, passes, (unsigned long long)pause_dirty,
 		       (unsigned long long)__atomic_exchange_n(&nassist, 0,
 							       __ATOMIC_RELAXED),
 		       nfinq, forced ? " (forced)" : "", gcmode_name());
@@ -1843,6 +1991,10 @@ NO_SANITIZE static void gc_run(bool forced, uint32_t seen)
 		goro_sema_release(&worldsema, false);
 		return;
 	}
+	/* spill callee-saved registers into this frame (they may hold our
+	 * caller's pointers): the scan of our stack starts here */
+	__builtin_unwind_init();
+	__asm__ volatile("movq %%rsp, %0" : "=r"(collector_sp) : : "memory");
 	t0 = nanotime();
 	GORO_PROBE2(gc_start, seen + 1, forced);
 	/* the mark reads allocbits as the last cycle's marks: whatever the
@@ -1862,7 +2014,8 @@ NO_SANITIZE static void gc_run(bool forced, uint32_t seen)
 	tconc = nanotime();
 	if (conc) {
 		__atomic_store_n(&gc_parallel, true, __ATOMIC_RELAXED);
-		__atomic_store_n(&gcblackalloc, 1, __ATOMIC_RELAXED);
+		if (debug.gcblack)
+			__atomic_store_n(&gcblackalloc, 1, __ATOMIC_RELAXED);
 		__atomic_store_n(&gcphase, GC_MARK, __ATOMIC_RELAXED);
 		mark_concurrent(me);
 		/* no assist from here on: a foreign thread (which the pause
@@ -1874,8 +2027,6 @@ NO_SANITIZE static void gc_run(bool forced, uint32_t seen)
 	tstw = nanotime();
 	stoptheworld_gc();
 	t_stopped = t_rescanned = nanotime();
-	/* spill callee-saved registers into this frame: scanned below */
-	__builtin_unwind_init();
 	marked = gc_stopped(me, conc, &nfinq);
 	__atomic_store_n(&heap_live, marked, __ATOMIC_RELAXED);
 	__atomic_store_n(&heap_marked, marked, __ATOMIC_RELAXED);
@@ -1935,11 +2086,9 @@ void gc_maybe_start(void)
 	uint32_t seen = __atomic_load_n(&num_gc, __ATOMIC_ACQUIRE);
 
 	/* a concurrent mark is on: allocation goes on meanwhile, and pays
-	 * with marking work once over the goal */
+	 * with marking work (gc_assist) */
 	if (__atomic_load_n(&gcphase, __ATOMIC_RELAXED) != GC_OFF) {
-		if (__atomic_load_n(&heap_live, __ATOMIC_RELAXED) >
-		    __atomic_load_n(&next_gc, __ATOMIC_RELAXED))
-			gc_assist();
+		gc_assist();
 		return;
 	}
 	if (unlikely(debug.gcstress)) {

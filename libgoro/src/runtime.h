@@ -477,9 +477,12 @@ struct debugvars {
 	int32_t gctrace;	/* 1: a line per collection (mgc.c) */
 	int32_t gcstress;	/* N: collect every N goro_allocs (mgc.c) */
 	int32_t handoffprobe;	/* us: sleep inside P sections (tests) */
-	int32_t gcconc;		/* 0 stop-the-world mark, 1 concurrent when
-				 * soft-dirty works, 2 concurrent with every
-				 * page taken as dirty (tests) (mgc.c) */
+	int32_t gcconc;		/* -1 (unset): concurrent mark with uffd-wp
+				 * where it works, else stop-the-world; 0
+				 * stop-the-world; 1 uffd-wp, else soft-dirty;
+				 * 2 every page taken as written (tests); 3
+				 * soft-dirty only (mgc.c) */
+	int32_t gcblack;	/* 1: allocate black during a mark (mgc.c) */
 };
 extern struct debugvars debug;
 void parsedebugvars(void);

@@ -284,6 +284,9 @@ static void scav_main(void *arg)
 	run_and_wait(make_big_then_die);
 	limit_prev = goro_set_memory_limit(16 << 20);
 	limit_now = goro_set_memory_limit(-1);
+	/* twice: the goroutine that made them may still be on its way out
+	 * when a concurrent mark reads its stack (floating garbage) */
+	goro_gc();
 	goro_gc();
 	goro_read_memstats(&after_limit);
 }
