@@ -1175,10 +1175,25 @@ static void drain(void)
  * waits for a helper that is slow to wake: the markers that joined and
  * are idle with an empty pool are all the markers there are.
  */
+/* Granules of the heap for precleaning passes and the pause (below). */
+#define GRANULE_SHIFT	24
+#define ASSIST_BYTES	(16UL << 10)	/* scanned per refill (8 KiB) */
+
+static uintptr_t pass_lo_inv;	/* ~first granule's address: the data
+				 * segment holds no heap pointer */
+static uint32_t pass_next, pass_end;	/* atomic: granule cursor, count */
+static uint32_t pass_busy;	/* atomic: granules being scanned */
+static uint32_t pass_on;	/* atomic: granules up for grabs */
+static bool pass_reprotect;	/* a precleaning pass, not the pause */
+
+static bool pass_granule(void);
+static bool helper_granules;	/* poolmu: scan the pass's granules first */
+
 static void *mark_helper(void *arg)
 {
 	struct gcwork w = { 0 };
 	uint64_t seen = 0;
+	bool granules;
 
 	(void)arg;
 	tls_gcw = &w;
@@ -1188,15 +1203,20 @@ static void *mark_helper(void *arg)
 			pthread_cond_wait(&poolcv, &poolmu);
 		seen = markgen;
 		nactive++;
+		granules = helper_granules;
 		pthread_mutex_unlock(&poolmu);
+		while (granules && pass_granule())
+			;
 		drain_work(&w, true, -1);
 	}
 	return NULL;
 }
 
 /* Drain the collecting goroutine's stack with up to GOMAXPROCS - 1
- * helpers.  When it returns no helper touches the heap. */
-static void drain_parallel(void)
+ * helpers; granules: every marker first scans granules of the pass set
+ * up by the caller (the pause's heap rescan).  When it returns no
+ * helper touches the heap. */
+static void drain_parallel_granules(bool granules)
 {
 	int want = __atomic_load_n(&gomaxprocs, __ATOMIC_RELAXED) - 1;
 
@@ -1210,7 +1230,9 @@ static void drain_parallel(void)
 		pthread_detach(th);
 		nhelpers++;
 	}
-	if (want <= 0 || !nhelpers || !tls_gcw->sp) {
+	if (want <= 0 || !nhelpers || (!tls_gcw->sp && !granules)) {
+		while (granules && pass_granule())
+			;
 		drain();
 		return;
 	}
@@ -1218,14 +1240,23 @@ static void drain_parallel(void)
 	nactive = 1;
 	__atomic_store_n(&nidle, 0, __ATOMIC_RELAXED);
 	markdone = false;
+	helper_granules = granules;
 	__atomic_store_n(&gc_parallel, true, __ATOMIC_RELAXED);
 	markgen++;
 	pthread_cond_broadcast(&poolcv);
 	pthread_mutex_unlock(&poolmu);
+	while (granules && pass_granule())
+		;
 	drain_work(tls_gcw, true, -1);
 	pthread_mutex_lock(&poolmu);
 	__atomic_store_n(&gc_parallel, false, __ATOMIC_RELAXED);
+	helper_granules = false;
 	pthread_mutex_unlock(&poolmu);
+}
+
+static void drain_parallel(void)
+{
+	drain_parallel_granules(false);
 }
 
 /* How a root range that may be tracked is read: whole (a mark's first
@@ -1420,20 +1451,6 @@ static void scan_heap_written(uintptr_t lo, uintptr_t hi)
 	}
 }
 
-/* The heap's written pages, arena by arena: the marked objects on them
- * (how: ROOTS_WRITTEN or ROOTS_PRECLEAN). */
-static void rescan_heap(int how)
-{
-	uintptr_t lo = __atomic_load_n(&mheap_->arena_lo, __ATOMIC_RELAXED);
-	uintptr_t hi = __atomic_load_n(&mheap_->arena_hi, __ATOMIC_RELAXED);
-
-	for (uintptr_t a = lo; a && a < hi; a += ARENA_BYTES)
-		if (__atomic_load_n(&arena_l1[a >> ARENA_SHIFT],
-				    __ATOMIC_ACQUIRE))
-			dirty_scan(a, a + ARENA_BYTES, scan_heap_written,
-				   how == ROOTS_PRECLEAN);
-}
-
 static uint64_t pause_dirty;	/* pages the pause found written */
 
 /*
@@ -1445,13 +1462,22 @@ static uint64_t pause_dirty;	/* pages the pause found written */
  */
 static void rescan_stopped(struct g *me)
 {
+	uintptr_t lo = mheap_->arena_lo, hi = mheap_->arena_hi;
+
 	scan_all_stacks(me);
 	__atomic_store_n(&dirty_pages, 0, __ATOMIC_RELAXED);
 	markroots_other(me, ROOTS_WRITTEN);
-	rescan_heap(ROOTS_WRITTEN);
-	pause_dirty = dirty_pages;
 	t_rescanned = nanotime();
-	drain_parallel();
+	/* the heap's written pages, granule by granule on every marker:
+	 * walking the page tables of a large heap is most of the pause */
+	pass_lo_inv = ~lo;
+	pass_reprotect = false;
+	__atomic_store_n(&pass_next, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&pass_end, (uint32_t)((hi - lo) >> GRANULE_SHIFT),
+			 __ATOMIC_RELAXED);
+	drain_parallel_granules(true);
+	__atomic_store_n(&pass_end, 0, __ATOMIC_RELAXED);
+	pause_dirty = __atomic_load_n(&dirty_pages, __ATOMIC_RELAXED);
 }
 
 /* Point this thread's marker at gcw_main.  Not inlined: the goroutine
@@ -1490,7 +1516,7 @@ static uint32_t npasses;	/* precleaning passes of this cycle */
 static uint64_t passpages[PRECLEAN_MAX];	/* what each one found */
 
 /*
- * A precleaning pass cuts the heap into granules of 2 MiB, one
+ * A precleaning pass cuts the heap into granules of 16 MiB, one
  * PAGEMAP_SCAN call each, handed out by an atomic cursor to the marker
  * and to assisting goroutines alike: the program's allocation is what
  * dirties the heap during a mark, so making it scan in proportion is
@@ -1499,14 +1525,6 @@ static uint64_t passpages[PRECLEAN_MAX];	/* what each one found */
  * scanned, raised before a claim, so that the marker, once the cursor
  * has passed the end and the count is 0, knows the pass is complete.
  */
-#define GRANULE_SHIFT	21
-#define ASSIST_BYTES	(16UL << 10)	/* scanned per refill (8 KiB) */
-
-static uintptr_t pass_lo_inv;	/* ~first granule's address: the data
-				 * segment holds no heap pointer */
-static uint32_t pass_next, pass_end;	/* atomic: granule cursor, count */
-static uint32_t pass_busy;	/* atomic: granules being scanned */
-static uint32_t pass_on;	/* atomic: granules up for grabs */
 
 /* Claim and scan one granule of the current pass: false if none is
  * left.  The caller's tls_gcw takes what it marks. */
@@ -1524,7 +1542,7 @@ static bool pass_granule(void)
 	lo = ~pass_lo_inv + ((uintptr_t)i << GRANULE_SHIFT);
 	if (__atomic_load_n(&arena_l1[lo >> ARENA_SHIFT], __ATOMIC_ACQUIRE))
 		dirty_scan(lo, lo + (1UL << GRANULE_SHIFT), scan_heap_written,
-			   true);
+			   pass_reprotect);
 	__atomic_sub_fetch(&pass_busy, 1, __ATOMIC_RELEASE);
 	return true;
 }
@@ -1664,6 +1682,7 @@ static uint64_t preclean_pass(struct g *me, int32_t procs, int64_t *draint)
 	lo = __atomic_load_n(&mheap_->arena_lo, __ATOMIC_RELAXED);
 	hi = __atomic_load_n(&mheap_->arena_hi, __ATOMIC_RELAXED);
 	pass_lo_inv = ~lo;
+	pass_reprotect = true;
 	__atomic_store_n(&pass_next, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&pass_end, (uint32_t)((hi - lo) >> GRANULE_SHIFT),
 			 __ATOMIC_RELAXED);
