@@ -19,8 +19,10 @@
  *     preempted asynchronously (preempt.c), so a goroutine cannot lose
  *     its P in the middle.
  *  3. The mcache's span is full: it goes back to its class's mcentral
- *     (lock), and the mcache takes a span with free objects from the
- *     central, or a new one from the page heap (mheap.c).
+ *     (lock), and the mcache takes a swept span with free objects from
+ *     the central, or sweeps unswept ones of its class until one has a
+ *     free object (the sweep is lazy: mgcsweep.c), or takes a new one
+ *     from the page heap (mheap.c).
  *  4. Large objects get a span of their own from the page heap.
  *
  * Threads without a P (g0 between goroutines has one; foreign threads
@@ -37,14 +39,18 @@
  *
  * Accounting.  heap_live (Go's heapLive) counts whole spans once an
  * mcache takes them, minus what they still had free when given back,
- * plus large objects; the sweep resets it to the bytes marked.  It is
+ * plus large objects; the collector's pause resets it to the bytes
+ * marked.  It is
  * what the pacer compares with its trigger, at span granularity, so that
  * the fast path never touches a shared counter.
  *
  * The refill path is also where the collector's work meets the
- * allocator (gc_maybe_start): a cycle starts there, an allocation over
- * the heap goal during a concurrent mark assists it there (mgc.c), and
- * a goroutine asked to yield (a stop-the-world waiting) does so there.
+ * allocator (gc_maybe_start): a cycle starts there, an allocation during
+ * a concurrent mark assists it there (mgc.c), and a goroutine asked to
+ * yield (a stop-the-world waiting) does so there.  With GORODEBUG=
+ * gcblack=1 an object allocated during a mark is marked before it is
+ * returned (gc_markalloc: one load of a flag on the fast path, an atomic
+ * OR only while a mark runs).
  * Exact counts (mallocs, bytes) are per mcache, summed by
  * goro_read_memstats.
  */

@@ -1,80 +1,136 @@
 // SPDX-License-Identifier: MIT
 /*
- * mgc.c - the garbage collector (Go's mgc.go, mgcmark.go, mgcsweep.go,
- * mgcpacer.go and mfinal.go, in C): conservative, non-moving
- * mark-sweep over the heap of malloc.c / mheap.c.
+ * mgc.c - the garbage collector (Go's mgc.go, mgcmark.go, mgcpacer.go
+ * and mfinal.go, in C; the sweep is mgcsweep.c): conservative,
+ * non-moving mark-sweep over the heap of malloc.c / mheap.c, with a
+ * concurrent mark and a short final pause.
+ *
+ * The problem.  C has no compiler barriers, and code that does nothing
+ * special must never have an object freed under it.  So the mutators
+ * cannot tell the marker what they change; the kernel can: it sees
+ * every first write to a write-protected page.
  *
  * Phases of one cycle (gc_run), serialised by worldsema (also taken by
  * goro_set_maxprocs):
  *
- *  1. Start (no pause).  Clear the soft-dirty bits of the whole process
- *     ("4" to /proc/self/clear_refs): from now on the kernel records
- *     every page written.  Set gcphase = GC_MARK.
+ *  0. Finish the last cycle's lazy sweep (mgcsweep.c), world running:
+ *     the mark reads allocbits as that cycle's marks.
+ *  1. Start (no pause).  Write-protect every tracked range (dirty_begin:
+ *     the heap's arenas and the data segments, registered once with
+ *     userfaultfd in asynchronous write-protect mode; or clear the
+ *     soft-dirty bits).  From now on every page written is recorded by
+ *     the kernel, which resolves the write fault itself: no signal, no
+ *     handler thread.  Set gcphase = GC_MARK.
  *  2. Concurrent mark (mark_concurrent), the world running.  The
  *     collecting goroutine leaves its P (goro_syscall_enter) and marks
- *     on its thread within 25% of GOMAXPROCS of CPU: the roots as they
- *     are (below), then the grey objects.  Goroutines that allocate
- *     over the heap goal meanwhile assist: they scan a batch of grey
- *     objects before they go on (gc_assist).  Objects allocated during
- *     the mark are white (nothing marks them at allocation).
- *  3. Final pause (Go's mark termination).  Stop the world with the
- *     scheduler's protocol (proc.c), take lockedcache's lock (threads
- *     without a P allocate under it: this is what stops them), return
- *     every mcache's spans to the centrals, then rescan
- *     (rescan_stopped): every goroutine stack whole from its saved sp
- *     with its saved registers, the runtime's roots whole, and only the
- *     pages written since step 1 of the data segments, of goro_add_root
- *     ranges and of the heap (there, only the marked objects on them);
- *     drain with GOMAXPROCS - 1 helper threads.
- *  4. Finalizers: an object with a finalizer that is still unmarked is
+ *     on its thread within 25% of GOMAXPROCS of CPU (drain_paced): the
+ *     roots as they are (below), then the grey objects.  Goroutines that
+ *     take a new span meanwhile assist (gc_assist).
+ *  3. Precleaning passes (userfaultfd only): PAGEMAP_SCAN with
+ *     PM_SCAN_WP_MATCHING reports the pages written since the last pass
+ *     and write-protects them again in the same call; the marked
+ *     objects on them and the written root pages are scanned, the
+ *     stacks read again, the grey objects drained.  The heap's part is
+ *     cut into 16 MiB granules shared with the assists: allocation is
+ *     what dirties the heap during a mark, so the allocating goroutines
+ *     scan in proportion to what they allocate, and the passes converge.
+ *     A pass whose scan found at most PRECLEAN_DONE pages and whose
+ *     drain took at most PRECLEAN_SHORT_NS is the last; so is the
+ *     fourth one that was not shorter than the one before (the program
+ *     writes as fast as a pass scans), and the PRECLEAN_MAX-th.
+ *  4. Final pause (Go's mark termination).  Stop the world with the
+ *     scheduler's protocol (which now signals the running goroutines, as
+ *     Go's preemptall), take lockedcache's lock (threads without a P
+ *     allocate under it: this is what stops them), return every
+ *     mcache's spans to the centrals, then rescan (rescan_stopped):
+ *     every goroutine stack whole from its saved sp with its saved
+ *     registers, the runtime's roots whole, and only the pages written
+ *     since the last pass of the data segments, of goro_add_root ranges
+ *     and of the heap (there, only the marked objects on them), the
+ *     heap's granules shared with GOMAXPROCS - 1 helper threads; drain
+ *     with them.
+ *  5. Finalizers: an object with a finalizer that is still unmarked is
  *     queued for the finalizer goroutine, and it and all it reaches are
  *     marked: they live until the finalizer has run, and are freed by the
  *     next cycle if the finalizer did not resurrect them.
- *  5. Sweep (eager, in the same pause): each small span's markbits become
- *     its allocbits, freeindex goes back to 0, empty spans go back to
- *     the page heap; unmarked large objects too.  In the ASan build the
- *     freed objects are poisoned, so a use after a wrong free is caught.
- *  6. Pace: goal = marked * (1 + GOGC/100) (at least 4 MiB), capped so
- *     that the heap stays under GOMEMLIMIT; the next cycle starts at
- *     7/8 of the way from the marked heap to the goal (it allocates
- *     while it marks); start the world again.
+ *  6. Hand the spans to the lazy sweep (sweep_start: sweepgen += 2, O(1)),
+ *     set heap_live to the bytes marked, pace, start the world, and
+ *     unprotect the tracked ranges, so that writes between cycles cost
+ *     no fault.
  *
- * Why it is correct with no write barrier (C code has none): an object
- * is freed only if nothing the final pause can see reaches it.  Take a
- * pointer P to an object X that is live at the pause.  P is in a
- * register or on a stack: every stack and every saved register is
- * scanned in the pause.  P is in a runtime root (channel buffers,
- * timers, finalizer queue): scanned whole in the pause.  P is in a data
- * segment, a goro_add_root range or a heap object O: either the word
- * holding P was last written before step 1, and then it already held P
- * when the concurrent mark read it (the mark reads every root after
- * step 1, and O if O was reached: and O is reached, being live); or it
- * was written after step 1, and then its page is dirty and the pause
- * rescans it (O's page: O is marked by then, or is marked by the
- * pause's drain and scanned whole).  By induction on the path from a
- * root, X is marked.  So the order "clear the bits, then read" is the
- * whole protocol; the concurrent mark's reads may be torn or stale
- * (the pause makes up for them), never unsafe: stacks are never
- * unmapped, spans never leave the heap during a mark, and arenas only
- * grow (pointers into arenas mapped after the mark began are ignored
- * until the pause: everything there is new, hence white anyway).
- * Soft-dirty bits are per 4 KiB page and set by the page fault that
- * follows clear_refs' write protection, so a write by the kernel
- * through the user mapping (read(2)) counts; a write through a pinned
- * mapping (DMA, io_uring registered buffers) does not.
+ * Why it is correct with no write barrier.  An object is freed only if
+ * nothing the final pause can see reaches it.  Take a pointer P to an
+ * object X that is live at the pause.  P is in a register or on a
+ * stack: every stack and every saved register is scanned in the pause.
+ * P is in a runtime root (channel buffers, timers, finalizer queue):
+ * scanned whole in the pause.  P is in a data segment, a goro_add_root
+ * range or a heap object O: consider the last write of that word.  If
+ * it came before step 1, the concurrent mark read it as it still is
+ * when it scanned O (O is reached: it is live, and by induction on the
+ * path from a root, marked; a marked object is scanned whole after it is
+ * marked).  If it came after step 1, the page was written after it was
+ * last protected by step 1 or by a pass; the write is then reported by
+ * the next pass or by the pause, which scan the word again if O is
+ * marked by then (a pass that reports the page re-protects it in the
+ * same call, so a write that races with the pass is reported either now
+ * or next time, never lost), and if O is marked only later, it is
+ * scanned whole then, after the write.  So X is marked.  The marker's
+ * reads may be stale or torn without harm (the pause makes up for
+ * them), never unsafe: stacks are never unmapped, spans never leave the
+ * heap during a mark, and arenas only grow (pointers into arenas mapped
+ * after the mark began are ignored until the pause: everything there is
+ * new and was written after its protection, or is unreachable).
+ * gc_conc.c checks this against mutators that hide objects on their
+ * stacks and between holders; without the pause's rescan of written
+ * heap pages, or of the stacks, it fails.
  *
- * Without soft-dirty bits (CONFIG_MEM_SOFT_DIRTY off, /proc not
- * mounted, TSan builds: the marker reads what mutators write, on
- * purpose, and TSan would report every word) the whole mark runs in the
- * pause, as before, marked "stop-the-world mark" in gctrace.
- * So does GORODEBUG=gcconc=0, the default while the concurrent mark's
- * worst pauses are longer than a stop-the-world mark's (it is turned on
- * with gcconc=1; performance.rst); gcconc=2 marks concurrently and
- * rescans every heap page (slow; it runs the machinery on any kernel).
+ * New objects are white (allocated unmarked), unless GORODEBUG=
+ * gcblack=1: allocate-black (gc_markalloc) is what Go does, and is
+ * correct here too (a black object's contents are all written after it
+ * was marked, so its page is reported), but it kept everything made
+ * during a long mark alive until the next cycle and doubled
+ * binarytrees' peak RSS.  White new objects are found by the passes'
+ * stack reads and by the pause, like any other.
+ *
+ * The pause's length: the stacks (their used part), the runtime's roots,
+ * the pages written since the last pass (what the program writes while
+ * one short pass runs, and while the world stops), the walk of the page
+ * tables behind PAGEMAP_SCAN (about 0.3 ms per GiB of resident heap
+ * here, split among the markers), and marking what those lead to that
+ * is not marked yet (white objects made since the last pass).  It does
+ * not grow with the heap's live objects, and the sweep is not in it.
+ *
+ * Kernels.  userfaultfd with UFFD_FEATURE_WP_ASYNC and WP_UNPOPULATED
+ * and PAGEMAP_SCAN (6.7+) is the default (dirty_init probes it).
+ * Soft-dirty bits (CONFIG_MEM_SOFT_DIRTY; GORODEBUG=gcconc=1 falls back
+ * to them, gcconc=3 asks for them) cannot be read and cleared
+ * atomically per range, so there are no passes: the pause rescans
+ * everything written since step 1; under emulation its worst pauses
+ * were longer than a stop-the-world mark, so they are not the default.
+ * Without either (6.1 without soft-dirty, gcconc=0, TSan builds: the
+ * marker reads what mutators write, on purpose, and TSan would report
+ * every word) the whole mark runs in the pause, as "stop-the-world
+ * mark" in gctrace.  gcconc=2 marks concurrently and rescans every page
+ * in the pause (slow: it runs the machinery on any kernel, for tests).
+ *
+ * Alternatives rejected.  A store macro applying Go's hybrid barrier:
+ * code that does not use it (every C library, every plain assignment)
+ * would have objects freed under it.  mprotect and a SIGSEGV handler
+ * (Boehm's incremental mode): a signal per first write, handlers that
+ * race with the program's own, and one VMA per protected run.  One
+ * final pause that rescans everything written since the start (the
+ * soft-dirty design): under allocation it grew with the allocation
+ * during the whole mark (hundreds of milliseconds in the VM).
+ * Stack write tracking (registering goroutine stacks too, so that the
+ * pause would rescan only written stack pages): the pause's stack scan
+ * is from the saved sp, small for the benchmarks' few goroutines; a
+ * program with very many deep parked stacks pays their used part in the
+ * pause (status.rst).
  *
  * Roots, every word of them taken as a possible pointer:
- *   - the collecting goroutine's stack from its own frame up, with its
- *     callee-saved registers spilled into that frame first;
+ *   - the collecting goroutine's stack from gc_run's frame up, with its
+ *     callee-saved registers spilled there first (not the collector's
+ *     own deeper frames: they hold the words being scanned);
  *   - every other goroutine's stack from its saved sp up (parked and
  *     runnable ones switched through switch.S, which pushed their
  *     callee-saved registers there; an asynchronously preempted one has
@@ -86,8 +142,10 @@
  *     pointer loaded into a register after goro_syscall_enter, and the
  *     heap objects it writes meanwhile, are not seen;
  *   - the writable PT_LOAD segments (data, bss) of the executable and of
- *     every loaded shared object (dl_iterate_phdr).  The heap's own
- *     metadata is mmap'd, never there, so it is not seen;
+ *     every loaded shared object (dl_iterate_phdr; those loaded after
+ *     the first collection are not tracked and are read whole).  The
+ *     heap's own metadata is mmap'd, never there, and the collector's
+ *     globals that hold heap addresses keep them inverted;
  *   - runtime memory that holds user values: channels (rootalloc), the
  *     timers queued on every P, finalizers queued to run;
  *   - ranges added with goro_add_root();
@@ -100,22 +158,21 @@
  * What is not seen, so must not hold the only pointer to an object:
  * memory from malloc/mmap (register it with goro_add_root), the stacks
  * of threads that are not goroutines (goro_main's caller, foreign
- * threads), thread-local variables, ASan's fake stacks.
+ * threads), thread-local variables, ASan's fake stacks; and, during a
+ * concurrent mark, writes through pinned pages (DMA, io_uring
+ * registered buffers), which take no write fault.
  *
- * A collection starts when an allocation that had to refill finds
- * heap_live >= gc_trigger, and only on a goroutine (a foreign thread's
- * allocation leaves it to the next goroutine that allocates).  Without
- * asynchronous preemption (static executables, TSan) a goroutine that
- * never calls the runtime delays the stop-the-world, as it delays
- * goro_set_maxprocs; an allocation that refills is such a call
- * (malloc.c checks for preemption there).  With goro.ko's sysmon
- * (kmodsysmon=1) goro_syscall_enter keeps the P, so the marking thread
- * holds its P while it computes.
- *
- * Not yet: lazy sweep (the sweep is in the pause: about 1 ns per
- * object slot of the heap), incremental rescans before the pause (the
- * pause marks what the program allocated during the mark and still
- * holds, since new objects are white), mark workers beyond one thread.
+ * Pacing (Go's mgcpacer.go, simplified).  A collection starts when an
+ * allocation that had to refill finds heap_live >= gc_trigger, and only
+ * on a goroutine (a foreign thread's allocation leaves it to the next
+ * goroutine that allocates).  The goal is marked * (1 + GOGC/100), at
+ * least 4 MiB, capped under GOMEMLIMIT; a concurrent mark triggers 7/8
+ * of the way from the marked heap to the goal.  The background marker
+ * keeps to 25% of GOMAXPROCS (it sleeps between 200 us slices below 4
+ * Ps); the rest is the mutators' assists: 16 KiB of written pages
+ * scanned per span taken during a pass, and, past the middle of the
+ * runway from trigger to goal, grey objects drained (four times as many
+ * past the goal).
  */
 #include <errno.h>
 #include <fcntl.h>
