@@ -38,6 +38,9 @@
  *     drain took at most PRECLEAN_SHORT_NS is the last; so is the
  *     fourth one that was not shorter than the one before (the program
  *     writes as fast as a pass scans), and the PRECLEAN_MAX-th.
+ *     The last passes run after the goroutine got its P back, unpaced:
+ *     getting it back may take a time slice, and the program writes
+ *     meanwhile.
  *  4. Final pause (Go's mark termination).  Stop the world with the
  *     scheduler's protocol (which now signals the running goroutines, as
  *     Go's preemptall), take lockedcache's lock (threads without a P
@@ -166,13 +169,13 @@
  * allocation that had to refill finds heap_live >= gc_trigger, and only
  * on a goroutine (a foreign thread's allocation leaves it to the next
  * goroutine that allocates).  The goal is marked * (1 + GOGC/100), at
- * least 4 MiB, capped under GOMEMLIMIT; a concurrent mark triggers 7/8
- * of the way from the marked heap to the goal.  The background marker
+ * least 4 MiB, capped under GOMEMLIMIT.  The background marker
  * keeps to 25% of GOMAXPROCS (it sleeps between 200 us slices below 4
  * Ps); the rest is the mutators' assists: 16 KiB of written pages
- * scanned per span taken during a pass, and, past the middle of the
- * runway from trigger to goal, grey objects drained (four times as many
- * past the goal).
+ * scanned per span taken during a pass, and 512 grey objects drained
+ * per span taken (four times as many past the goal).  The trigger
+ * leaves room for what the last mark saw allocated, between 1/8 and 3/4
+ * of the runway (Go's pacer adapts it the same way, with a model).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -206,6 +209,7 @@ uint32_t gcblackalloc;
 static int32_t gcpercent = 100;
 static int64_t memlimit = INT64_MAX;
 static uint64_t heap_marked;
+static uint64_t mark_alloc;	/* heap_live's growth during the last mark */
 
 /* statistics (relaxed atomics: read by goro_read_memstats anywhere) */
 static uint32_t num_gc, num_forced_gc;
@@ -1570,7 +1574,7 @@ static __attribute__((noinline)) void gcw_bind(void)
  * the same, since allocations mark black in the same words. */
 static pthread_mutex_t markmu = PTHREAD_MUTEX_INITIALIZER;
 static uint32_t npasses;	/* precleaning passes of this cycle */
-static uint64_t passpages[PRECLEAN_MAX];	/* what each one found */
+static uint64_t passpages[PRECLEAN_MAX + 4];	/* what each one found */
 
 /*
  * A precleaning pass cuts the heap into granules of 16 MiB, one
@@ -1620,11 +1624,10 @@ static __attribute__((noinline)) struct gcwork *assistw_bind(void)
  * precleaning pass it scans granules until it has covered ASSIST_BYTES
  * of written pages (a granule with none counts 64 KiB: the walk is not
  * free) and marks what they lead to with its own grey stack, to the
- * end: the objects it finds are mostly black already.  Past the middle
- * of the runway from the trigger to the goal it also drains grey
- * objects of the marker's stack, four times as many past the goal, so
- * that a program allocating faster than the marker marks pays for it in
- * its own time.  The marker's lock is only tried: if the marker holds
+ * end: the objects it finds are mostly black already.  It also drains
+ * ASSIST_BATCH grey objects of the marker's stack, four times as many
+ * past the goal, so that a program allocating faster than the marker
+ * marks pays for it in its own time and the mark ends near the goal.  The marker's lock is only tried: if the marker holds
  * it, the goroutine goes on.
  */
 static void gc_assist(void)
@@ -1656,8 +1659,7 @@ static void gc_assist(void)
 		w->bytes = 0;
 		__atomic_add_fetch(&nassist, 1, __ATOMIC_RELAXED);
 	}
-	if (live < trig + (goal > trig ? (goal - trig) / 2 : 0))
-		return;
+	(void)trig;
 	if (pthread_mutex_trylock(&markmu))
 		return;
 	if (__atomic_load_n(&gcphase, __ATOMIC_RELAXED) == GC_MARK &&
@@ -1812,6 +1814,22 @@ static void mark_concurrent(struct g *me)
 		last = el;
 	}
 	goro_syscall_exit();
+	/*
+	 * Getting the P back may take a while (the sysmon gave it away; a
+	 * goroutine that leaves a syscall without one waits on the global
+	 * queue), and the program wrote meanwhile.  So the last passes run
+	 * here, holding the P, unpaced, until one is short: from the end
+	 * of that one to the stop of the world there is nothing but the
+	 * stop itself.
+	 */
+	for (int i = 0; dirty_mode == DIRTY_UFFD && i < 4; i++) {
+		int64_t draint;
+		uint64_t n = preclean_pass(me, MAXPROCS, &draint);
+
+		passpages[npasses++] = n;
+		if (n <= PRECLEAN_DONE && draint <= PRECLEAN_SHORT_NS)
+			break;
+	}
 }
 
 static bool ismarked(uintptr_t p)
@@ -1890,12 +1908,24 @@ static void gcpace(void)
 			goal = lgoal;
 	}
 	__atomic_store_n(&next_gc, goal, __ATOMIC_RELAXED);
-	/* A concurrent mark starts early enough to end near the goal: the
-	 * program allocates while it runs (Go's trigger, fixed at 7/8 of
-	 * the way from the marked heap to the goal). */
+	/*
+	 * A concurrent mark starts early enough to end near the goal: the
+	 * program allocates while it runs.  As Go's pacer, the trigger
+	 * leaves room for what the last mark saw allocated (heap_live's
+	 * growth from its start to its pause), with an eighth to spare,
+	 * between 7/8 and 1/4 of the way from the marked heap to the goal.
+	 */
 	if (__atomic_load_n(&dirty_mode, __ATOMIC_RELAXED) > DIRTY_NONE &&
-	    goal > marked && goal != UINT64_MAX)
-		goal -= (goal - marked) / 8;
+	    goal > marked && goal != UINT64_MAX) {
+		uint64_t run = goal - marked;
+		uint64_t room = mark_alloc + mark_alloc / 8;
+
+		if (room < run / 8)
+			room = run / 8;
+		if (room > run - run / 4)
+			room = run - run / 4;
+		goal -= room;
+	}
 	__atomic_store_n(&gc_trigger, goal, __ATOMIC_RELAXED);
 }
 
@@ -2101,6 +2131,11 @@ NO_SANITIZE static void gc_run(bool forced, uint32_t seen)
 		pthread_mutex_unlock(&markmu);
 	}
 	tstw = nanotime();
+	if (conc) {
+		uint64_t live = __atomic_load_n(&heap_live, __ATOMIC_RELAXED);
+
+		mark_alloc = live > before ? live - before : 0;
+	}
 	stoptheworld_gc();
 	t_stopped = t_rescanned = nanotime();
 	marked = gc_stopped(me, conc, &nfinq);
