@@ -14,7 +14,12 @@
  * goro_set_maxprocs):
  *
  *  0. Finish the last cycle's lazy sweep (mgcsweep.c), world running:
- *     the mark reads allocbits as that cycle's marks.
+ *     the mark reads allocbits as that cycle's marks.  If the last
+ *     cycle marked less than CONC_MIN_MARKED (1 MiB) and GORODEBUG
+ *     does not ask for gcconc, skip to step 4 and mark everything there: a stop-the-world mark of so small a
+ *     heap is shorter than 1 ms and cheaper than the fixed cost of a
+ *     concurrent one (protecting, unprotecting, write faults), which
+ *     tripled the time of bench/alloc's 3500 collections of a 1 MiB heap.
  *  1. Start (no pause).  Write-protect every tracked range (dirty_begin:
  *     the heap's arenas and the data segments, registered once with
  *     userfaultfd in asynchronous write-protect mode; or clear the
@@ -80,9 +85,9 @@
  * scanned whole then, after the write.  So X is marked.  The marker's
  * reads may be stale or torn without harm (the pause makes up for
  * them), never unsafe: stacks are never unmapped, spans never leave the
- * heap during a mark, and arenas only grow (pointers into arenas mapped
- * after the mark began are ignored until the pause: everything there is
- * new and was written after its protection, or is unreachable).
+ * heap during a mark, and arenas only grow (the marker's bounds with
+ * them, at once: a pass that ignored a pointer into a new arena would
+ * re-protect its page and lose it).
  * gc_conc.c checks this against mutators that hide objects on their
  * stacks and between holders; without the pause's rescan of written
  * heap pages, or of the stacks, it fails.
@@ -197,6 +202,7 @@
 #include "probes.h"
 
 #define HEAP_MINIMUM	(4ULL << 20)
+#define CONC_MIN_MARKED	(1ULL << 20)	/* marked: the concurrent mark pays */
 #define NO_SANITIZE	__attribute__((no_sanitize_address, \
 				       no_sanitize_thread, noinline))
 
@@ -233,8 +239,9 @@ static __thread struct gcwork *tls_gcw
 static struct gcwork gcw_main;
 static bool gc_parallel;	/* several markers: set markbits atomically */
 
-/* Bounds of the arenas, stored inverted: the data segment is a root and
- * must hold no pointer into the heap. */
+/* Bounds of the arenas, stored inverted (the data segment is a root and
+ * must hold no pointer into the heap), grown by gc_arena_mapped as the
+ * heap grows, also during a mark (atomic). */
 static uintptr_t arena_lo_inv, arena_hi_inv = UINTPTR_MAX;
 
 /* GC_OFF, or GC_MARK while a concurrent mark runs (atomic). */
@@ -366,9 +373,21 @@ static int track_add(uintptr_t lo, uintptr_t hi)
 	return 0;
 }
 
-/* mheap.c, mheap.lock held: a new arena run [base, base + n). */
+/*
+ * mheap.c, mheap.lock held: a new arena run [base, base + n), its
+ * arena_l1 entries published.  The marker's bounds grow at once: a
+ * pointer into it found by a precleaning pass must mark its object
+ * then, since the pass re-protects the page it was found on (ignored,
+ * it was lost: gc_conc caught it when the heap grew during a mark).
+ */
 void gc_arena_mapped(uintptr_t base, size_t n)
 {
+	if (base < ~__atomic_load_n(&arena_lo_inv, __ATOMIC_RELAXED) ||
+	    !mheap_->arena_hi)
+		__atomic_store_n(&arena_lo_inv, ~base, __ATOMIC_RELAXED);
+	if (base + n > ~__atomic_load_n(&arena_hi_inv, __ATOMIC_RELAXED) ||
+	    !mheap_->arena_hi)
+		__atomic_store_n(&arena_hi_inv, ~(base + n), __ATOMIC_RELAXED);
 	if (__atomic_load_n(&dirty_mode, __ATOMIC_RELAXED) != DIRTY_UFFD)
 		return;
 	pthread_mutex_lock(&trackmu);
@@ -1031,7 +1050,8 @@ static inline bool greyobject(uintptr_t p)
 	uint32_t idx;
 	uint64_t *mb;
 
-	if (p < ~arena_lo_inv || p >= ~arena_hi_inv)
+	if (p < ~__atomic_load_n(&arena_lo_inv, __ATOMIC_RELAXED) ||
+	    p >= ~__atomic_load_n(&arena_hi_inv, __ATOMIC_RELAXED))
 		return false;
 	s = spanof(p);
 	if (!s)
@@ -1781,10 +1801,6 @@ static void mark_concurrent(struct g *me)
 	int32_t procs = __atomic_load_n(&gomaxprocs, __ATOMIC_RELAXED);
 	int64_t last = INT64_MAX;
 
-	lock(&mheap_->lock);
-	arena_lo_inv = ~mheap_->arena_lo;
-	arena_hi_inv = ~mheap_->arena_hi;
-	unlock(&mheap_->lock);
 	goro_syscall_enter();
 	/* assists drain gcw_main too: the root scan pushes under markmu */
 	pthread_mutex_lock(&markmu);
@@ -2059,8 +2075,6 @@ static uint64_t gc_stopped(struct g *me, bool conc, int *nfinq)
 	mcache_flush(lc);
 	marked += take_blackbytes(lc);
 	lock(&mheap_->lock);
-	arena_lo_inv = ~mheap_->arena_lo;
-	arena_hi_inv = ~mheap_->arena_hi;
 	GORO_PROBE1(gc_mark, num_gc + 1);
 	gcw_bind();
 	if (conc)
@@ -2116,7 +2130,15 @@ NO_SANITIZE static void gc_run(bool forced, uint32_t seen)
 	 * bits clear), every later write is seen by a pass or the pause,
 	 * and what was written before is what the concurrent mark reads.
 	 * Allocation turns black after that (see the top of the file). */
-	conc = dirty_mode != DIRTY_NONE && !dirty_begin();
+	/* A small heap is marked faster with the world stopped than the
+	 * concurrent mark protects and unprotects the tracked ranges (a
+	 * fixed 0.3 ms or more, and a write fault per page written
+	 * meanwhile): below CONC_MIN_MARKED marked at the last cycle, the
+	 * pause marks everything (about 1 ns per byte here: under 1 ms). */
+	conc = dirty_mode != DIRTY_NONE &&
+	       (debug.gcconc > 0 ||
+		__atomic_load_n(&heap_marked, __ATOMIC_RELAXED) >=
+		CONC_MIN_MARKED) && !dirty_begin();
 	tconc = nanotime();
 	if (conc) {
 		__atomic_store_n(&gc_parallel, true, __ATOMIC_RELAXED);

@@ -5,9 +5,11 @@
  * preempted while it spins, a global, a shared library's global, a
  * channel buffer, a queued timer's argument, a goro_add_root range, or
  * through an interior pointer survive collections with their contents;
- * objects nobody reaches are freed, which their finalizers prove.  Run
- * with the default collector (the concurrent mark where userfaultfd's
- * write-protect works, the stop-the-world mark otherwise).
+ * objects nobody reaches are freed, which their finalizers prove.  The
+ * heaps here are small, which the default collector marks with the
+ * world stopped: the tests ask for the concurrent mark (gcconc=1:
+ * userfaultfd's write-protect, else soft-dirty bits) unless GORODEBUG
+ * says otherwise.
  *
  * Objects meant to die are made on a goroutine that exits before the
  * collection: a conservative collector may keep an object alive from a
@@ -26,6 +28,14 @@
 #define MS		(1000 * 1000LL)
 #define PATTERN		0x5a5a5a5a12345678ULL
 #define OBJWORDS	32
+
+__attribute__((constructor)) static void want_concurrent_mark(void)
+{
+	const char *d = getenv("GORODEBUG");
+
+	if (!d || !strstr(d, "gcconc"))
+		gorodebug_add("gcconc=1");
+}
 
 static int nfinalized;
 static uintptr_t finalized_addr[64];
