@@ -1501,7 +1501,7 @@ NO_SANITIZE static void scan_span_marked(struct mspan *s, uintptr_t lo,
 	for (; i <= last; i++) {
 		uintptr_t a, b;
 
-		if (!mb[i >> 6] >> (i & 63)) {	/* no mark left in the word */
+		if (!(mb[i >> 6] >> (i & 63))) {	/* no mark left in the word */
 			i |= 63;
 			continue;
 		}
