@@ -16,7 +16,8 @@
  *  0. Finish the last cycle's lazy sweep (mgcsweep.c), world running:
  *     the mark reads allocbits as that cycle's marks.  If the last
  *     cycle marked less than CONC_MIN_MARKED (1 MiB) and GORODEBUG
- *     does not ask for gcconc, skip to step 4 and mark everything there: a stop-the-world mark of so small a
+ *     does not ask for gcconc, skip to step 4 and mark everything there
+ *     (not the first cycle: nothing is known of the heap yet): a stop-the-world mark of so small a
  *     heap is shorter than 1 ms and cheaper than the fixed cost of a
  *     concurrent one (protecting, unprotecting, write faults), which
  *     tripled the time of bench/alloc's 3500 collections of a 1 MiB heap.
@@ -765,8 +766,10 @@ static void dirty_init(void)
 	clearrefs_fd = pagemap_fd = -1;
 }
 
-static const char *gcmode_name(void)
+static const char *gcmode_name(bool conc)
 {
+	if (!conc && dirty_mode != DIRTY_NONE)
+		return "stop-the-world mark: small heap";
 	switch (dirty_mode) {
 	case DIRTY_UFFD:
 		return "concurrent, uffd-wp";
@@ -2006,7 +2009,7 @@ void gc_init_once(void)
 
 static void gctrace(uint32_t n, int64_t t0, int64_t tsweep, int64_t tconc,
 		    int64_t tstw, int64_t tend, uint64_t before,
-		    uint64_t marked, int nfinq, bool forced)
+		    uint64_t marked, int nfinq, bool forced, bool conc)
 {
 	char buf[640], passes[160] = "";
 	int len = 0;
@@ -2042,7 +2045,7 @@ static void gctrace(uint32_t n, int64_t t0, int64_t tsweep, int64_t tconc,
 		       npasses, passes, (unsigned long long)pause_dirty,
 		       (unsigned long long)__atomic_exchange_n(&nassist, 0,
 							       __ATOMIC_RELAXED),
-		       nfinq, forced ? " (forced)" : "", gcmode_name());
+		       nfinq, forced ? " (forced)" : "", gcmode_name(conc));
 	if (len > 0 && write(2, buf, (size_t)len) < 0)
 		return;
 }
@@ -2136,7 +2139,7 @@ NO_SANITIZE static void gc_run(bool forced, uint32_t seen)
 	 * meanwhile): below CONC_MIN_MARKED marked at the last cycle, the
 	 * pause marks everything (about 1 ns per byte here: under 1 ms). */
 	conc = dirty_mode != DIRTY_NONE &&
-	       (debug.gcconc > 0 ||
+	       (debug.gcconc > 0 || !__atomic_load_n(&num_gc, __ATOMIC_RELAXED) ||
 		__atomic_load_n(&heap_marked, __ATOMIC_RELAXED) >=
 		CONC_MIN_MARKED) && !dirty_begin();
 	tconc = nanotime();
@@ -2187,7 +2190,7 @@ NO_SANITIZE static void gc_run(bool forced, uint32_t seen)
 	goro_sema_release(&worldsema, false);
 	if (debug.gctrace)
 		gctrace(n + 1, t0, tsweep, tconc, tstw, tend, before, marked,
-			nfinq, forced);
+			nfinq, forced, conc);
 	if (nfinq)
 		wakefing();
 	if (memlimit != INT64_MAX) {
