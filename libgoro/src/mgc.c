@@ -1641,13 +1641,39 @@ static __attribute__((noinline)) struct gcwork *assistw_bind(void)
 	return tls_gcw;
 }
 
+#define ASSIST_DRAIN	4096	/* grey objects between looks at a stop */
+
+/* A stop-the-world waits: an assist must not hold up the pause. */
+static bool stw_waiting(void)
+{
+	return __atomic_load_n(&sched.gcwaiting, __ATOMIC_RELAXED);
+}
+
+/* Hand an assist's grey objects left to the marker's stack, which the
+ * pause drains (the goroutine returns to a safe point at once). */
+static void assist_handoff(struct gcwork *w)
+{
+	if (!w->sp)
+		return;
+	pthread_mutex_lock(&markmu);
+	while (gcw_main.sp + w->sp > gcw_main.cap)
+		mstack_grow(&gcw_main);
+	memcpy(gcw_main.stack + gcw_main.sp, w->stack,
+	       w->sp * sizeof(uintptr_t));
+	gcw_main.sp += w->sp;
+	w->sp = 0;
+	pthread_mutex_unlock(&markmu);
+}
+
 /*
  * Mark assist (Go's gcAssistAlloc): a goroutine that takes a new span
  * during a concurrent mark pays for it with marking work.  During a
  * precleaning pass it scans granules until it has covered ASSIST_BYTES
  * of written pages (a granule with none counts 64 KiB: the walk is not
  * free) and marks what they lead to with its own grey stack, to the
- * end: the objects it finds are mostly black already.  It also drains
+ * end (the objects it finds are mostly black already), unless a stop
+ * of the world is waiting: then what is left goes to the marker's
+ * stack for the pause, so that an assist never holds up a pause.  It also drains
  * ASSIST_BATCH grey objects of the marker's stack, four times as many
  * past the goal, so that a program allocating faster than the marker
  * marks pays for it in its own time and the mark ends near the goal.  The marker's lock is only tried: if the marker holds
@@ -1667,7 +1693,7 @@ static void gc_assist(void)
 	if (__atomic_load_n(&pass_on, __ATOMIC_ACQUIRE)) {
 		struct gcwork *w = assistw_bind();
 
-		while (debt > 0) {
+		while (debt > 0 && !stw_waiting()) {
 			uint64_t d0 = __atomic_load_n(&dirty_pages,
 						      __ATOMIC_RELAXED), d;
 
@@ -1677,13 +1703,15 @@ static void gc_assist(void)
 			     d0) * OS_PAGE;
 			debt -= d > (64UL << 10) ? (long)d : 64L << 10;
 		}
-		drain_work(w, false, -1);
+		while (drain_work(w, false, ASSIST_DRAIN) && !stw_waiting())
+			;
+		assist_handoff(w);
 		__atomic_add_fetch(&marked_shared, w->bytes, __ATOMIC_RELAXED);
 		w->bytes = 0;
 		__atomic_add_fetch(&nassist, 1, __ATOMIC_RELAXED);
 	}
 	(void)trig;
-	if (pthread_mutex_trylock(&markmu))
+	if (stw_waiting() || pthread_mutex_trylock(&markmu))
 		return;
 	if (__atomic_load_n(&gcphase, __ATOMIC_RELAXED) == GC_MARK &&
 	    gcw_main.sp) {
