@@ -428,12 +428,17 @@ static void dirty_end(void)
 		track_protect_all(false);
 }
 
+static void *dirtybuf_get(void);
+
 /* Call fn on [lo, hi) minus the pages not written since dirty_begin(),
- * in ascending runs, from /proc/self/pagemap's soft-dirty bits. */
+ * in ascending runs, from /proc/self/pagemap's soft-dirty bits.  The
+ * buffer is the thread's own: the pause's markers read granules at
+ * once (a shared one mixed their entries up and lost written pages:
+ * gc_conc's soft-dirty run on 6.1 caught it). */
 static void dirty_each_pread(uintptr_t lo, uintptr_t hi,
 			     void (*fn)(uintptr_t lo, uintptr_t hi))
 {
-	uint64_t *e = dirtybuf;
+	uint64_t *e = dirtybuf_get();
 	size_t max = DIRTYBUF_BYTES / sizeof(*e);
 	uintptr_t pg = lo & ~(OS_PAGE - 1), run = 0;
 
