@@ -1,13 +1,13 @@
 /*
  * gcheap: a large live heap under steady allocation, for the
  * collector's pauses.  A table of NSLOT pointers (default 4 Mi slots)
- * to 256-byte objects, each holding a pointer to another one and 31
- * words of payload: about 1 GiB live (at most twice that: a replaced
- * object stays alive while another one links to it).  Then two
- * goroutines (on 2 Ps) replace the slots in turn with new objects
- * for a fixed time, so the live
- * heap stays the same size while garbage flows at full allocation
- * speed and collections run one after another.  Prints the longest and
+ * to 256-byte objects of 31 words of payload, the first ones each
+ * linked to an earlier one: about 1 GiB live (a replaced object stays
+ * alive while another links to it, at most twice that).  Then two
+ * goroutines (on 2 Ps) replace the slots in turn with new unlinked
+ * objects for a fixed time, so the live heap stays the same size while
+ * garbage flows at full allocation speed and collections run one after
+ * another.  Prints the longest and
  * the 99th-percentile pause of the collections during that time, their
  * count, the allocation rate and the peak RSS.
  *
