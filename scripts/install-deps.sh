@@ -11,7 +11,7 @@ set -eu
 PKGS="build-essential pkg-config qemu-system-x86 linux-image-amd64 \
 linux-headers-amd64 linux-image-6.12-amd64 linux-headers-6.12-amd64 \
 busybox-static cpio xz-utils liburing-dev linux-perf linux-source-6.1 \
-golang-go libgc-dev libclang-rt-14-dev clang systemtap-sdt-dev python3 wrk"
+golang-go libgc-dev libmimalloc-dev libclang-rt-14-dev clang systemtap-sdt-dev python3 wrk"
 # --debug-kernel: also what building a kernel needs (scripts/debug-kernel.sh)
 [ "${1:-}" != --debug-kernel ] || PKGS="$PKGS flex bison bc libelf-dev libssl-dev"
 

@@ -39,6 +39,7 @@ struct debugvars debug = {
 
 	.stackguard = 1,
 	.timeslice = 10000,
+	.gcconc = -1,
 };
 
 static const struct dbgvar {
@@ -58,7 +59,8 @@ static const struct dbgvar {
 	{ "handoffprobe", &debug.handoffprobe, 0, 100000 },	/* us */
 	{ "gctrace",	 &debug.gctrace,     0, 1 },
 	{ "gcstress",	 &debug.gcstress,    0, 1000000 },
-	{ "gcconc",	 &debug.gcconc,	     0, 2 },
+	{ "gcconc",	 &debug.gcconc,	     0, 3 },
+	{ "gcblack",	 &debug.gcblack,     0, 1 },
 	{ "netpoll",	 &debug_netpoll,     0, 2 },	/* or by name */
 };
 

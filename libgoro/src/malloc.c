@@ -19,8 +19,10 @@
  *     preempted asynchronously (preempt.c), so a goroutine cannot lose
  *     its P in the middle.
  *  3. The mcache's span is full: it goes back to its class's mcentral
- *     (lock), and the mcache takes a span with free objects from the
- *     central, or a new one from the page heap (mheap.c).
+ *     (lock), and the mcache takes a swept span with free objects from
+ *     the central, or sweeps unswept ones of its class until one has a
+ *     free object (the sweep is lazy: mgcsweep.c), or takes a new one
+ *     from the page heap (mheap.c).
  *  4. Large objects get a span of their own from the page heap.
  *
  * Threads without a P (g0 between goroutines has one; foreign threads
@@ -37,14 +39,18 @@
  *
  * Accounting.  heap_live (Go's heapLive) counts whole spans once an
  * mcache takes them, minus what they still had free when given back,
- * plus large objects; the sweep resets it to the bytes marked.  It is
+ * plus large objects; the collector's pause resets it to the bytes
+ * marked.  It is
  * what the pacer compares with its trigger, at span granularity, so that
  * the fast path never touches a shared counter.
  *
  * The refill path is also where the collector's work meets the
- * allocator (gc_maybe_start): a cycle starts there, an allocation over
- * the heap goal during a concurrent mark assists it there (mgc.c), and
- * a goroutine asked to yield (a stop-the-world waiting) does so there.
+ * allocator (gc_maybe_start): a cycle starts there, an allocation during
+ * a concurrent mark assists it there (mgc.c), and a goroutine asked to
+ * yield (a stop-the-world waiting) does so there.  With GORODEBUG=
+ * gcblack=1 an object allocated during a mark is marked before it is
+ * returned (gc_markalloc: one load of a flag on the fast path, an atomic
+ * OR only while a mark runs).
  * Exact counts (mallocs, bytes) are per mcache, summed by
  * goro_read_memstats.
  */
@@ -154,17 +160,26 @@ void malloc_init_public(void)
 
 
 
-/* A span of class sc with a free object, owned by the caller's cache. */
+/*
+ * A span of class sc with a free object, owned by the caller's cache:
+ * a swept one from the central, else one swept now (mgcsweep.c: the
+ * sweep is lazy, and an allocation that needs a span sweeps for it),
+ * else a new one from the page heap.
+ */
 static struct mspan *mcentral_cachespan(uint8_t sc)
 {
 	struct mcentral *c = &mheap_->central[sc];
+	struct spanlist *l;
 	struct mspan *s;
 
 	lock(&c->lock);
-	s = c->partial.first;
+	l = &c->partial[sweep_swept_idx()];
+	s = l->first;
 	if (s)
-		spanlist_del(&c->partial, s);
+		spanlist_del(l, s);
 	unlock(&c->lock);
+	if (!s)
+		s = sweep_cachespan(sc);
 	if (!s) {
 		int cl = spanclass_sizeclass(sc);
 
@@ -178,15 +193,21 @@ static struct mspan *mcentral_cachespan(uint8_t sc)
 	return s;
 }
 
+/* A span back from a cache is swept: it goes on the swept lists (the
+ * collector's pause flushes every cache before it turns them into the
+ * unswept ones). */
 static void mcentral_uncachespan(struct mspan *s)
 {
 	struct mcentral *c = &mheap_->central[s->spanclass];
+	unsigned int sw;
 
 	__atomic_sub_fetch(&heap_live, (uint64_t)(s->nelems - s->nalloc) *
 			   s->elemsize, __ATOMIC_RELAXED);
 	lock(&c->lock);
+	sw = sweep_swept_idx();
 	s->incache = false;
-	spanlist_push(s->nalloc < s->nelems ? &c->partial : &c->full, s);
+	spanlist_push(s->nalloc < s->nelems ? &c->partial[sw] : &c->full[sw],
+		      s);
 	unlock(&c->lock);
 }
 
@@ -263,6 +284,10 @@ static void *alloc_small(struct mcache *c, size_t size, bool noscan,
 		if (!p)
 			throw("mcache_refill: span has no free object");
 	}
+	/* allocate black during a mark (mgc.c): one load of a flag that
+	 * changes twice a cycle, an atomic OR only while marking */
+	if (unlikely(__atomic_load_n(&gcblackalloc, __ATOMIC_RELAXED)))
+		gc_markalloc(c, s, (uintptr_t)p);
 	malloc_unpoison(p, s->elemsize);
 	if (s->needzero) {
 		if (s->elemsize <= 64) {	/* cheaper than a memset call */
@@ -306,7 +331,7 @@ static void *alloc_tiny(struct mcache *c, size_t size, bool *refilled)
 	return p;
 }
 
-static void *alloc_large(size_t size, bool noscan)
+static void *alloc_large(struct mcache *c, size_t size, bool noscan)
 {
 	uintptr_t npages = (size + PAGE_SIZE_GC - 1) >> PAGE_SHIFT;
 	struct mspan *s;
@@ -318,6 +343,8 @@ static void *alloc_large(size_t size, bool noscan)
 		return NULL;
 	if (s->needzero)
 		memset((void *)s->base, 0, npages << PAGE_SHIFT);
+	if (unlikely(__atomic_load_n(&gcblackalloc, __ATOMIC_RELAXED)))
+		gc_markalloc(c, s, s->base);
 	__atomic_add_fetch(&heap_live, npages << PAGE_SHIFT, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&largebytes, npages << PAGE_SHIFT, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&nlarge, 1, __ATOMIC_RELAXED);
@@ -417,7 +444,7 @@ static void *mallocgc(size_t size, bool noscan)
 	else if (size <= MAX_SMALL_SIZE)
 		p = alloc_small(c, size, noscan, &refilled);
 	else {
-		p = alloc_large(size, noscan);
+		p = alloc_large(c, size, noscan);
 		refilled = true;
 	}
 	if (locked) {

@@ -27,6 +27,15 @@
  *    class's mcentral (on `partial` if it has a free object, else on
  *    `full`).  Large spans are on mheap.large.  So the sweep finds every
  *    in-use span on those lists once the mcaches are flushed.
+ *  - Lazy sweep (mgcsweep.c, Go's sweepgen): mheap.sweepgen grows by 2
+ *    at each mark termination.  s->sweepgen == sweepgen - 2: the span
+ *    holds the marks of the last cycle and is not swept; sweepgen - 1:
+ *    a sweeper owns it; sweepgen: swept (or new, or in an mcache).  Each
+ *    central and the large list has two lists of each kind, indexed by
+ *    sweepgen parity (sweep_swept_idx()): adding 2 to
+ *    sweepgen turns every swept list into an unswept one in O(1).  Only
+ *    swept spans are cached or marked; every span is swept before the
+ *    next mark begins.
  *
  * Lock order: gc's worldsema (a goroutine sema), lockedcache.lock,
  * mcentral.lock, mheap.lock.
@@ -76,6 +85,7 @@ struct mspan {
 	uint32_t nalloc;		/* allocated at the last sweep + since */
 	uint32_t divmul;		/* (off * divmul) >> 32 == off / elemsize */
 	uint32_t nreleased;		/* free span: pages given back to the OS */
+	uint32_t sweepgen;		/* see above (atomic) */
 	int64_t freed_at;		/* free span: nanotime it went free */
 	uint64_t bits[2][BITMAP_WORDS];	/* allocbits and markbits */
 };
@@ -121,8 +131,9 @@ static inline void spanlist_del(struct spanlist *l, struct mspan *s);
 struct mcentral {
 	struct rtlock lock;
 	uint8_t spanclass;
-	struct spanlist partial;	/* not in a cache, has free objects */
-	struct spanlist full;		/* not in a cache, no free object */
+	/* [sweepgen >> 1 & 1]: swept; the other one: not swept yet */
+	struct spanlist partial[2];	/* not in a cache, has free objects */
+	struct spanlist full[2];	/* not in a cache, no free object */
 } __attribute__((aligned(64)));
 
 /* A per-P cache (and one locked cache for threads without a P). */
@@ -134,13 +145,18 @@ struct mcache {
 	uint64_t nmalloc;
 	uint64_t nbytes;
 	uint64_t ntiny;
+	/* bytes allocated black during this mark (owner writes, the
+	 * collector reads with the world stopped) */
+	uint64_t blackbytes;
 };
 
 struct mheap {
 	struct rtlock lock;
 	struct spanlist free[HEAP_FREE_LISTS];	/* free spans of n pages */
 	struct spanlist freelarge;		/* free spans >= 128 pages */
-	struct spanlist large;			/* in-use large objects */
+	struct spanlist large[2];		/* in-use large objects, by
+						 * sweepgen parity as centrals */
+	uint32_t sweepgen;			/* atomic; written in the pause */
 	struct mspan *spanpool;			/* unused span structs */
 	uintptr_t curarena, curarena_end;	/* unused tail of an arena */
 	uint64_t sys;				/* bytes of arenas mapped */
@@ -245,8 +261,26 @@ void gc_save_calleesaved(uintptr_t r[5])
 extern uint64_t heap_live;	/* atomic: bytes in spans handed out */
 extern uint64_t next_gc;	/* atomic: trigger */
 extern uint32_t worldsema;	/* serialises stop-the-worlds */
+extern uint32_t gcblackalloc;	/* atomic: a mark runs, new objects are
+				 * marked when allocated */
 void gc_maybe_start(void);
 void gc_init_once(void);
+void gc_markalloc(struct mcache *c, struct mspan *s, uintptr_t p);
+void gc_arena_mapped(uintptr_t base, size_t n);
+
+/* mgcsweep.c: the lazy sweep. */
+static inline unsigned int sweep_swept_idx(void)
+{
+	return __atomic_load_n(&mheap_->sweepgen, __ATOMIC_RELAXED) >> 1 & 1;
+}
+
+struct mspan *sweep_cachespan(uint8_t sc);
+void sweep_reclaim(uintptr_t npages);
+void sweep_finish(void);
+void sweep_start(void);
+bool sweep_done(void);
+void sweep_init(void);
+extern uint64_t sweep_nfreed, sweep_freed;	/* atomic, cumulative */
 
 /*
  * Root memory for the runtime's own objects that may hold GC pointers

@@ -1,80 +1,145 @@
 // SPDX-License-Identifier: MIT
 /*
- * mgc.c - the garbage collector (Go's mgc.go, mgcmark.go, mgcsweep.go,
- * mgcpacer.go and mfinal.go, in C): conservative, non-moving
- * mark-sweep over the heap of malloc.c / mheap.c.
+ * mgc.c - the garbage collector (Go's mgc.go, mgcmark.go, mgcpacer.go
+ * and mfinal.go, in C; the sweep is mgcsweep.c): conservative,
+ * non-moving mark-sweep over the heap of malloc.c / mheap.c, with a
+ * concurrent mark and a short final pause.
+ *
+ * The problem.  C has no compiler barriers, and code that does nothing
+ * special must never have an object freed under it.  So the mutators
+ * cannot tell the marker what they change; the kernel can: it sees
+ * every first write to a write-protected page.
  *
  * Phases of one cycle (gc_run), serialised by worldsema (also taken by
  * goro_set_maxprocs):
  *
- *  1. Start (no pause).  Clear the soft-dirty bits of the whole process
- *     ("4" to /proc/self/clear_refs): from now on the kernel records
- *     every page written.  Set gcphase = GC_MARK.
+ *  0. Finish the last cycle's lazy sweep (mgcsweep.c), world running:
+ *     the mark reads allocbits as that cycle's marks.  If the last
+ *     cycle marked less than CONC_MIN_MARKED (1 MiB) and GORODEBUG
+ *     does not ask for gcconc, skip to step 4 and mark everything there
+ *     (not the first cycle: nothing is known of the heap yet): a stop-the-world mark of so small a
+ *     heap is shorter than 1 ms and cheaper than the fixed cost of a
+ *     concurrent one (protecting, unprotecting, write faults), which
+ *     tripled the time of bench/alloc's 3500 collections of a 1 MiB heap.
+ *  1. Start (no pause).  Write-protect every tracked range (dirty_begin:
+ *     the heap's arenas and the data segments, registered once with
+ *     userfaultfd in asynchronous write-protect mode; or clear the
+ *     soft-dirty bits).  From now on every page written is recorded by
+ *     the kernel, which resolves the write fault itself: no signal, no
+ *     handler thread.  Set gcphase = GC_MARK.
  *  2. Concurrent mark (mark_concurrent), the world running.  The
  *     collecting goroutine leaves its P (goro_syscall_enter) and marks
- *     on its thread within 25% of GOMAXPROCS of CPU: the roots as they
- *     are (below), then the grey objects.  Goroutines that allocate
- *     over the heap goal meanwhile assist: they scan a batch of grey
- *     objects before they go on (gc_assist).  Objects allocated during
- *     the mark are white (nothing marks them at allocation).
- *  3. Final pause (Go's mark termination).  Stop the world with the
- *     scheduler's protocol (proc.c), take lockedcache's lock (threads
- *     without a P allocate under it: this is what stops them), return
- *     every mcache's spans to the centrals, then rescan
- *     (rescan_stopped): every goroutine stack whole from its saved sp
- *     with its saved registers, the runtime's roots whole, and only the
- *     pages written since step 1 of the data segments, of goro_add_root
- *     ranges and of the heap (there, only the marked objects on them);
- *     drain with GOMAXPROCS - 1 helper threads.
- *  4. Finalizers: an object with a finalizer that is still unmarked is
+ *     on its thread within 25% of GOMAXPROCS of CPU (drain_paced): the
+ *     roots as they are (below), then the grey objects.  Goroutines that
+ *     take a new span meanwhile assist (gc_assist).
+ *  3. Precleaning passes (userfaultfd only): PAGEMAP_SCAN with
+ *     PM_SCAN_WP_MATCHING reports the pages written since the last pass
+ *     and write-protects them again in the same call; the marked
+ *     objects on them and the written root pages are scanned, the
+ *     stacks read again, the grey objects drained.  The heap's part is
+ *     cut into 16 MiB granules shared with the assists: allocation is
+ *     what dirties the heap during a mark, so the allocating goroutines
+ *     scan in proportion to what they allocate, and the passes converge.
+ *     A pass whose scan found at most PRECLEAN_DONE pages and whose
+ *     drain took at most PRECLEAN_SHORT_NS is the last; so is the
+ *     fourth one that was not shorter than the one before (the program
+ *     writes as fast as a pass scans), and the PRECLEAN_MAX-th.
+ *     The last passes run after the goroutine got its P back, unpaced:
+ *     getting it back may take a time slice, and the program writes
+ *     meanwhile.
+ *  4. Final pause (Go's mark termination).  Stop the world with the
+ *     scheduler's protocol (which now signals the running goroutines, as
+ *     Go's preemptall), take lockedcache's lock (threads without a P
+ *     allocate under it: this is what stops them), return every
+ *     mcache's spans to the centrals, then rescan (rescan_stopped):
+ *     every goroutine stack whole from its saved sp with its saved
+ *     registers, the runtime's roots whole, and only the pages written
+ *     since the last pass of the data segments, of goro_add_root ranges
+ *     and of the heap (there, only the marked objects on them), the
+ *     heap's granules shared with GOMAXPROCS - 1 helper threads; drain
+ *     with them.
+ *  5. Finalizers: an object with a finalizer that is still unmarked is
  *     queued for the finalizer goroutine, and it and all it reaches are
  *     marked: they live until the finalizer has run, and are freed by the
  *     next cycle if the finalizer did not resurrect them.
- *  5. Sweep (eager, in the same pause): each small span's markbits become
- *     its allocbits, freeindex goes back to 0, empty spans go back to
- *     the page heap; unmarked large objects too.  In the ASan build the
- *     freed objects are poisoned, so a use after a wrong free is caught.
- *  6. Pace: goal = marked * (1 + GOGC/100) (at least 4 MiB), capped so
- *     that the heap stays under GOMEMLIMIT; the next cycle starts at
- *     7/8 of the way from the marked heap to the goal (it allocates
- *     while it marks); start the world again.
+ *  6. Hand the spans to the lazy sweep (sweep_start: sweepgen += 2, O(1)),
+ *     set heap_live to the bytes marked, pace, start the world, and
+ *     unprotect the tracked ranges, so that writes between cycles cost
+ *     no fault.
  *
- * Why it is correct with no write barrier (C code has none): an object
- * is freed only if nothing the final pause can see reaches it.  Take a
- * pointer P to an object X that is live at the pause.  P is in a
- * register or on a stack: every stack and every saved register is
- * scanned in the pause.  P is in a runtime root (channel buffers,
- * timers, finalizer queue): scanned whole in the pause.  P is in a data
- * segment, a goro_add_root range or a heap object O: either the word
- * holding P was last written before step 1, and then it already held P
- * when the concurrent mark read it (the mark reads every root after
- * step 1, and O if O was reached: and O is reached, being live); or it
- * was written after step 1, and then its page is dirty and the pause
- * rescans it (O's page: O is marked by then, or is marked by the
- * pause's drain and scanned whole).  By induction on the path from a
- * root, X is marked.  So the order "clear the bits, then read" is the
- * whole protocol; the concurrent mark's reads may be torn or stale
- * (the pause makes up for them), never unsafe: stacks are never
- * unmapped, spans never leave the heap during a mark, and arenas only
- * grow (pointers into arenas mapped after the mark began are ignored
- * until the pause: everything there is new, hence white anyway).
- * Soft-dirty bits are per 4 KiB page and set by the page fault that
- * follows clear_refs' write protection, so a write by the kernel
- * through the user mapping (read(2)) counts; a write through a pinned
- * mapping (DMA, io_uring registered buffers) does not.
+ * Why it is correct with no write barrier.  An object is freed only if
+ * nothing the final pause can see reaches it.  Take a pointer P to an
+ * object X that is live at the pause.  P is in a register or on a
+ * stack: every stack and every saved register is scanned in the pause.
+ * P is in a runtime root (channel buffers, timers, finalizer queue):
+ * scanned whole in the pause.  P is in a data segment, a goro_add_root
+ * range or a heap object O: consider the last write of that word.  If
+ * it came before step 1, the concurrent mark read it as it still is
+ * when it scanned O (O is reached: it is live, and by induction on the
+ * path from a root, marked; a marked object is scanned whole after it is
+ * marked).  If it came after step 1, the page was written after it was
+ * last protected by step 1 or by a pass; the write is then reported by
+ * the next pass or by the pause, which scan the word again if O is
+ * marked by then (a pass that reports the page re-protects it in the
+ * same call, so a write that races with the pass is reported either now
+ * or next time, never lost), and if O is marked only later, it is
+ * scanned whole then, after the write.  So X is marked.  The marker's
+ * reads may be stale or torn without harm (the pause makes up for
+ * them), never unsafe: stacks are never unmapped, spans never leave the
+ * heap during a mark, and arenas only grow (the marker's bounds with
+ * them, at once: a pass that ignored a pointer into a new arena would
+ * re-protect its page and lose it).
+ * gc_conc.c checks this against mutators that hide objects on their
+ * stacks and between holders; without the pause's rescan of written
+ * heap pages, or of the stacks, it fails.
  *
- * Without soft-dirty bits (CONFIG_MEM_SOFT_DIRTY off, /proc not
- * mounted, TSan builds: the marker reads what mutators write, on
- * purpose, and TSan would report every word) the whole mark runs in the
- * pause, as before, marked "stop-the-world mark" in gctrace.
- * So does GORODEBUG=gcconc=0, the default while the concurrent mark's
- * worst pauses are longer than a stop-the-world mark's (it is turned on
- * with gcconc=1; performance.rst); gcconc=2 marks concurrently and
- * rescans every heap page (slow; it runs the machinery on any kernel).
+ * New objects are white (allocated unmarked), unless GORODEBUG=
+ * gcblack=1: allocate-black (gc_markalloc) is what Go does, and is
+ * correct here too (a black object's contents are all written after it
+ * was marked, so its page is reported), but it kept everything made
+ * during a long mark alive until the next cycle and doubled
+ * binarytrees' peak RSS.  White new objects are found by the passes'
+ * stack reads and by the pause, like any other.
+ *
+ * The pause's length: the stacks (their used part), the runtime's roots,
+ * the pages written since the last pass (what the program writes while
+ * one short pass runs, and while the world stops), the walk of the page
+ * tables behind PAGEMAP_SCAN (about 0.3 ms per GiB of resident heap
+ * here, split among the markers), and marking what those lead to that
+ * is not marked yet (white objects made since the last pass).  It does
+ * not grow with the heap's live objects, and the sweep is not in it.
+ *
+ * Kernels.  userfaultfd with UFFD_FEATURE_WP_ASYNC and WP_UNPOPULATED
+ * and PAGEMAP_SCAN (6.7+) is the default (dirty_init probes it).
+ * Soft-dirty bits (CONFIG_MEM_SOFT_DIRTY; GORODEBUG=gcconc=1 falls back
+ * to them, gcconc=3 asks for them) cannot be read and cleared
+ * atomically per range, so there are no passes: the pause rescans
+ * everything written since step 1; under emulation its worst pauses
+ * were longer than a stop-the-world mark, so they are not the default.
+ * Without either (6.1 without soft-dirty, gcconc=0, TSan builds: the
+ * marker reads what mutators write, on purpose, and TSan would report
+ * every word) the whole mark runs in the pause, as "stop-the-world
+ * mark" in gctrace.  gcconc=2 marks concurrently and rescans every page
+ * in the pause (slow: it runs the machinery on any kernel, for tests).
+ *
+ * Alternatives rejected.  A store macro applying Go's hybrid barrier:
+ * code that does not use it (every C library, every plain assignment)
+ * would have objects freed under it.  mprotect and a SIGSEGV handler
+ * (Boehm's incremental mode): a signal per first write, handlers that
+ * race with the program's own, and one VMA per protected run.  One
+ * final pause that rescans everything written since the start (the
+ * soft-dirty design): under allocation it grew with the allocation
+ * during the whole mark (hundreds of milliseconds in the VM).
+ * Stack write tracking (registering goroutine stacks too, so that the
+ * pause would rescan only written stack pages): the pause's stack scan
+ * is from the saved sp, small for the benchmarks' few goroutines; a
+ * program with very many deep parked stacks pays their used part in the
+ * pause (status.rst).
  *
  * Roots, every word of them taken as a possible pointer:
- *   - the collecting goroutine's stack from its own frame up, with its
- *     callee-saved registers spilled into that frame first;
+ *   - the collecting goroutine's stack from gc_run's frame up, with its
+ *     callee-saved registers spilled there first (not the collector's
+ *     own deeper frames: they hold the words being scanned);
  *   - every other goroutine's stack from its saved sp up (parked and
  *     runnable ones switched through switch.S, which pushed their
  *     callee-saved registers there; an asynchronously preempted one has
@@ -86,8 +151,10 @@
  *     pointer loaded into a register after goro_syscall_enter, and the
  *     heap objects it writes meanwhile, are not seen;
  *   - the writable PT_LOAD segments (data, bss) of the executable and of
- *     every loaded shared object (dl_iterate_phdr).  The heap's own
- *     metadata is mmap'd, never there, so it is not seen;
+ *     every loaded shared object (dl_iterate_phdr; those loaded after
+ *     the first collection are not tracked and are read whole).  The
+ *     heap's own metadata is mmap'd, never there, and the collector's
+ *     globals that hold heap addresses keep them inverted;
  *   - runtime memory that holds user values: channels (rootalloc), the
  *     timers queued on every P, finalizers queued to run;
  *   - ranges added with goro_add_root();
@@ -100,22 +167,21 @@
  * What is not seen, so must not hold the only pointer to an object:
  * memory from malloc/mmap (register it with goro_add_root), the stacks
  * of threads that are not goroutines (goro_main's caller, foreign
- * threads), thread-local variables, ASan's fake stacks.
+ * threads), thread-local variables, ASan's fake stacks; and, during a
+ * concurrent mark, writes through pinned pages (DMA, io_uring
+ * registered buffers), which take no write fault.
  *
- * A collection starts when an allocation that had to refill finds
- * heap_live >= gc_trigger, and only on a goroutine (a foreign thread's
- * allocation leaves it to the next goroutine that allocates).  Without
- * asynchronous preemption (static executables, TSan) a goroutine that
- * never calls the runtime delays the stop-the-world, as it delays
- * goro_set_maxprocs; an allocation that refills is such a call
- * (malloc.c checks for preemption there).  With goro.ko's sysmon
- * (kmodsysmon=1) goro_syscall_enter keeps the P, so the marking thread
- * holds its P while it computes.
- *
- * Not yet: lazy sweep (the sweep is in the pause: about 1 ns per
- * object slot of the heap), incremental rescans before the pause (the
- * pause marks what the program allocated during the mark and still
- * holds, since new objects are white), mark workers beyond one thread.
+ * Pacing (Go's mgcpacer.go, simplified).  A collection starts when an
+ * allocation that had to refill finds heap_live >= gc_trigger, and only
+ * on a goroutine (a foreign thread's allocation leaves it to the next
+ * goroutine that allocates).  The goal is marked * (1 + GOGC/100), at
+ * least 4 MiB, capped under GOMEMLIMIT.  The background marker
+ * keeps to 25% of GOMAXPROCS (it sleeps between 200 us slices below 4
+ * Ps); the rest is the mutators' assists: 16 KiB of written pages
+ * scanned per span taken during a pass, and 512 grey objects drained
+ * per span taken (four times as many past the goal).  The trigger
+ * leaves room for what the last mark saw allocated, between 1/8 and 3/4
+ * of the runway (Go's pacer adapts it the same way, with a model).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -125,8 +191,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <linux/userfaultfd.h>
 #include <unistd.h>
 
 #include "goro.h"
@@ -134,6 +203,7 @@
 #include "probes.h"
 
 #define HEAP_MINIMUM	(4ULL << 20)
+#define CONC_MIN_MARKED	(1ULL << 20)	/* marked: the concurrent mark pays */
 #define NO_SANITIZE	__attribute__((no_sanitize_address, \
 				       no_sanitize_thread, noinline))
 
@@ -141,23 +211,25 @@ uint64_t heap_live;
 uint64_t next_gc = HEAP_MINIMUM;		/* the heap goal */
 static uint64_t gc_trigger = HEAP_MINIMUM;	/* heap_live starting a cycle */
 uint32_t worldsema = 1;
+uint32_t gcblackalloc;
 
 static int32_t gcpercent = 100;
 static int64_t memlimit = INT64_MAX;
 static uint64_t heap_marked;
+static uint64_t mark_alloc;	/* heap_live's growth during the last mark */
 
 /* statistics (relaxed atomics: read by goro_read_memstats anywhere) */
 static uint32_t num_gc, num_forced_gc;
 static uint64_t pause_total, pause_ring[256], last_gc_unix;
-static uint64_t nfree, freed_bytes;
 static uint64_t nassist;		/* assists in this cycle */
-static int64_t t_stopped, t_rescanned;	/* gctrace: inside the pause */
+static int64_t t_stopped, t_rescanned, t_marked; /* gctrace: the pause */
 static int64_t gc_start_time;
 
 /* A marker's grey objects: (object, length) pairs on an mmap'd stack. */
 struct gcwork {
 	uintptr_t *stack;
 	size_t sp, cap;
+	uint64_t bytes;		/* bytes this marker marked */
 };
 
 /* The marker running on this thread: the collecting goroutine's (it
@@ -168,8 +240,9 @@ static __thread struct gcwork *tls_gcw
 static struct gcwork gcw_main;
 static bool gc_parallel;	/* several markers: set markbits atomically */
 
-/* Bounds of the arenas, stored inverted: the data segment is a root and
- * must hold no pointer into the heap. */
+/* Bounds of the arenas, stored inverted (the data segment is a root and
+ * must hold no pointer into the heap), grown by gc_arena_mapped as the
+ * heap grows, also during a mark (atomic). */
 static uintptr_t arena_lo_inv, arena_hi_inv = UINTPTR_MAX;
 
 /* GC_OFF, or GC_MARK while a concurrent mark runs (atomic). */
@@ -177,24 +250,46 @@ enum { GC_OFF, GC_MARK };
 static uint32_t gcphase;
 
 /* ---------------------------------------------------------------------
- * Dirty pages: which pages the process wrote since dirty_clear().
+ * Dirty pages: which pages the process wrote since the mark began (or,
+ * with userfaultfd, since the last precleaning pass re-protected them).
  *
- * Soft-dirty bits (CONFIG_MEM_SOFT_DIRTY): "4" written to
- * /proc/self/clear_refs clears them and write-protects every page, so
- * the next write to a page faults once and sets its bit again; bit 55
- * of the page's /proc/self/pagemap entry reads it.  On 6.7+ the
- * PAGEMAP_SCAN ioctl returns the dirty ranges directly (one call for a
- * whole arena instead of 8 bytes read per page).  Pages written by the
- * kernel through a user mapping (read(2) into the heap) fault the same
- * way; pages written through a pinned mapping (DMA, io_uring fixed
- * buffers) are not seen, and must not be the only place a pointer is
- * stored during a mark.  Any failure to read the bits is answered with
- * "all dirty": slower, never wrong.
+ * userfaultfd asynchronous write-protect (DIRTY_UFFD, Linux 6.7+ with
+ * UFFD_FEATURE_WP_ASYNC and WP_UNPOPULATED; the default where it
+ * works).  Every arena (gc_arena_mapped) and every writable PT_LOAD
+ * segment is registered once with UFFDIO_REGISTER_MODE_WP.  At mark
+ * start UFFDIO_WRITEPROTECT protects them all; a write to a protected
+ * page then faults once and the kernel itself clears the page's uffd-wp
+ * bit (asynchronous mode: no event, no handler thread, no signal), which
+ * ioctl(PAGEMAP_SCAN) reports as PAGE_IS_WRITTEN.  With
+ * PM_SCAN_WP_MATCHING the same call write-protects again every page it
+ * reports, atomically with the report: a write that races with the call
+ * is either reported now or faults afterwards and is reported next time,
+ * never lost.  That is what makes repeated concurrent precleaning passes
+ * possible (mgc.c's mark, below).  PM_SCAN_CHECK_WPASYNC makes a range
+ * that is not registered an error instead of a silent skip; an error is
+ * answered by scanning the whole range, which covers pages the call may
+ * have re-protected before failing.  A registered range that is not
+ * protected reads as written throughout, so a failed protect costs only
+ * scanning.  After the pause every range is unprotected again, so that
+ * the program's writes between cycles take no faults.
+ *
+ * Soft-dirty bits (DIRTY_SOFT, CONFIG_MEM_SOFT_DIRTY; gcconc=1 or 3):
+ * "4" to /proc/self/clear_refs clears them for the whole process and
+ * write-protects every page; bit 55 of /proc/self/pagemap (or
+ * PAGEMAP_SCAN's PAGE_IS_SOFT_DIRTY on 6.7+) reads them.  They cannot be
+ * read and cleared atomically for a range, so there is no precleaning:
+ * the pause rescans everything written since the mark began.
+ *
+ * Pages written by the kernel through the user mapping (read(2) into
+ * the heap) fault the same way and are seen; pages written through a
+ * pinned mapping (DMA, io_uring registered buffers) are not, and must
+ * not be the only place a pointer is stored during a mark.  Any failure
+ * to read the bits is answered with "all written": slower, never wrong.
  * ------------------------------------------------------------------- */
 
-enum { DIRTY_NONE, DIRTY_SOFT, DIRTY_ALL };
+enum { DIRTY_NONE, DIRTY_SOFT, DIRTY_UFFD, DIRTY_ALL };
 static int dirty_mode = -1;	/* -1 until dirty_init (worldsema held) */
-static int clearrefs_fd = -1, pagemap_fd = -1;
+static int clearrefs_fd = -1, pagemap_fd = -1, uffd_fd = -1;
 static bool have_pmscan;
 static void *dirtybuf;		/* pagemap entries or page regions */
 
@@ -214,23 +309,136 @@ struct goro_page_region {
 };
 
 #define GORO_PAGEMAP_SCAN	_IOWR('f', 16, struct goro_pm_scan_arg)
+#define GORO_PM_SCAN_WP_MATCHING	(1ULL << 0)
+#define GORO_PM_SCAN_CHECK_WPASYNC	(1ULL << 1)
+#define GORO_PAGE_IS_WRITTEN	(1ULL << 1)
 #define GORO_PAGE_IS_SOFT_DIRTY	(1ULL << 7)
+/* linux/userfaultfd.h, 6.7+ */
+#define GORO_UFFD_FEATURE_WP_UNPOPULATED	(1ULL << 13)
+#define GORO_UFFD_FEATURE_WP_ASYNC		(1ULL << 15)
 
-static int dirty_clear(void)
+/* Ranges registered with userfaultfd: arenas and data segments.  The
+ * table is malloc'd (never scanned: it holds arena addresses). */
+struct trackrange {
+	uintptr_t lo, hi;
+};
+
+static pthread_mutex_t trackmu = PTHREAD_MUTEX_INITIALIZER;
+static struct trackrange *tracked;
+static size_t ntracked, trackcap;
+static bool tracking_wp;	/* trackmu: ranges are protected (a mark) */
+
+static int uffd_protect(uintptr_t lo, uintptr_t hi, bool wp)
 {
-	if (dirty_mode != DIRTY_SOFT)
-		return 0;
-	if (pwrite(clearrefs_fd, "4", 1, 0) != 1)
+	struct uffdio_writeprotect w = {
+		.range = { .start = lo, .len = hi - lo },
+		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	/* EAGAIN: the address space was changing (fork, mremap) */
+	for (int i = 0; i < 100; i++) {
+		if (!ioctl(uffd_fd, UFFDIO_WRITEPROTECT, &w))
+			return 0;
+		if (errno != EAGAIN)
+			return -errno;
+		sched_yield();
+	}
+	return -EAGAIN;
+}
+
+/* Register [lo, hi) (page-aligned) for write-protect tracking and
+ * protect it if a mark runs.  trackmu held. */
+static int track_add(uintptr_t lo, uintptr_t hi)
+{
+	struct uffdio_register r = {
+		.range = { .start = lo, .len = hi - lo },
+		.mode = UFFDIO_REGISTER_MODE_WP,
+	};
+
+	if (ntracked == trackcap) {
+		size_t cap = trackcap ? trackcap * 2 : 64;
+		struct trackrange *n = realloc(tracked, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		tracked = n;
+		trackcap = cap;
+	}
+	if (ioctl(uffd_fd, UFFDIO_REGISTER, &r))
 		return -errno;
+	tracked[ntracked].lo = lo;
+	tracked[ntracked].hi = hi;
+	ntracked++;
+	if (tracking_wp)
+		uffd_protect(lo, hi, true);
 	return 0;
 }
 
-/* Call fn on [lo, hi) minus the pages not written since dirty_clear(),
- * in ascending runs. */
+/*
+ * mheap.c, mheap.lock held: a new arena run [base, base + n), its
+ * arena_l1 entries published.  The marker's bounds grow at once: a
+ * pointer into it found by a precleaning pass must mark its object
+ * then, since the pass re-protects the page it was found on (ignored,
+ * it was lost: gc_conc caught it when the heap grew during a mark).
+ */
+void gc_arena_mapped(uintptr_t base, size_t n)
+{
+	if (base < ~__atomic_load_n(&arena_lo_inv, __ATOMIC_RELAXED) ||
+	    !mheap_->arena_hi)
+		__atomic_store_n(&arena_lo_inv, ~base, __ATOMIC_RELAXED);
+	if (base + n > ~__atomic_load_n(&arena_hi_inv, __ATOMIC_RELAXED) ||
+	    !mheap_->arena_hi)
+		__atomic_store_n(&arena_hi_inv, ~(base + n), __ATOMIC_RELAXED);
+	if (__atomic_load_n(&dirty_mode, __ATOMIC_RELAXED) != DIRTY_UFFD)
+		return;
+	pthread_mutex_lock(&trackmu);
+	track_add(base, base + n);	/* failed: always read as written */
+	pthread_mutex_unlock(&trackmu);
+}
+
+static void track_protect_all(bool wp)
+{
+	pthread_mutex_lock(&trackmu);
+	tracking_wp = wp;
+	for (size_t i = 0; i < ntracked; i++)
+		uffd_protect(tracked[i].lo, tracked[i].hi, wp);
+	pthread_mutex_unlock(&trackmu);
+}
+
+/* Mark start: from now on every write is recorded. */
+static int dirty_begin(void)
+{
+	switch (dirty_mode) {
+	case DIRTY_SOFT:
+		if (pwrite(clearrefs_fd, "4", 1, 0) != 1)
+			return -errno;
+		return 0;
+	case DIRTY_UFFD:
+		track_protect_all(true);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* After the pause: writes need no recording until the next mark. */
+static void dirty_end(void)
+{
+	if (dirty_mode == DIRTY_UFFD)
+		track_protect_all(false);
+}
+
+static void *dirtybuf_get(void);
+
+/* Call fn on [lo, hi) minus the pages not written since dirty_begin(),
+ * in ascending runs, from /proc/self/pagemap's soft-dirty bits.  The
+ * buffer is the thread's own: the pause's markers read granules at
+ * once (a shared one mixed their entries up and lost written pages:
+ * gc_conc's soft-dirty run on 6.1 caught it). */
 static void dirty_each_pread(uintptr_t lo, uintptr_t hi,
 			     void (*fn)(uintptr_t lo, uintptr_t hi))
 {
-	uint64_t *e = dirtybuf;
+	uint64_t *e = dirtybuf_get();
 	size_t max = DIRTYBUF_BYTES / sizeof(*e);
 	uintptr_t pg = lo & ~(OS_PAGE - 1), run = 0;
 
@@ -261,19 +469,52 @@ static void dirty_each_pread(uintptr_t lo, uintptr_t hi,
 		fn(run, hi);
 }
 
-static void dirty_each(uintptr_t lo, uintptr_t hi,
-		       void (*fn)(uintptr_t lo, uintptr_t hi))
+static uint64_t dirty_pages;	/* pages reported by the current pass
+				 * or pause (atomic: assists add too) */
+static __thread void *tls_dirtybuf __attribute__((tls_model("initial-exec")));
+
+/* This thread's buffer for PAGEMAP_SCAN's regions (a pass runs on the
+ * marker and on assisting Ms at once).  Not inlined: a goroutine may
+ * run on another thread after it parks, and the TLS address must be
+ * computed again. */
+static __attribute__((noinline)) void *dirtybuf_get(void)
 {
-	struct goro_page_region *r = dirtybuf;
+	if (!tls_dirtybuf) {
+		void *b = mmap(NULL, DIRTYBUF_BYTES, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (b == MAP_FAILED)
+			throw("out of memory (dirty page buffer)");
+		tls_dirtybuf = b;
+	}
+	return tls_dirtybuf;
+}
+
+static void dirty_count(uint64_t pages)
+{
+	__atomic_add_fetch(&dirty_pages, pages, __ATOMIC_RELAXED);
+}
+
+/*
+ * Call fn on the written runs of [lo, hi).  reprotect (DIRTY_UFFD
+ * only): write-protect again what is reported, in the same call (a
+ * precleaning pass); else only read (the pause: the world is stopped,
+ * and dirty_end unprotects everything anyway).
+ */
+static void dirty_scan(uintptr_t lo, uintptr_t hi,
+		       void (*fn)(uintptr_t lo, uintptr_t hi), bool reprotect)
+{
+	struct goro_page_region *r = dirtybuf_get();
 	struct goro_pm_scan_arg a;
 
 	if (lo >= hi)
 		return;
-	if (dirty_mode != DIRTY_SOFT) {
+	if (dirty_mode != DIRTY_SOFT && dirty_mode != DIRTY_UFFD) {
+		dirty_count((hi - lo) / OS_PAGE);
 		fn(lo, hi);
 		return;
 	}
-	if (!have_pmscan) {
+	if (dirty_mode == DIRTY_SOFT && !have_pmscan) {
 		dirty_each_pread(lo, hi, fn);
 		return;
 	}
@@ -286,10 +527,20 @@ static void dirty_each(uintptr_t lo, uintptr_t hi,
 		a.end = (hi + OS_PAGE - 1) & ~(OS_PAGE - 1);
 		a.vec = (uintptr_t)r;
 		a.vec_len = DIRTYBUF_BYTES / sizeof(*r);
-		a.category_mask = GORO_PAGE_IS_SOFT_DIRTY;
-		a.return_mask = GORO_PAGE_IS_SOFT_DIRTY;
+		if (dirty_mode == DIRTY_SOFT) {
+			a.category_mask = GORO_PAGE_IS_SOFT_DIRTY;
+			a.return_mask = GORO_PAGE_IS_SOFT_DIRTY;
+		} else {
+			a.category_mask = GORO_PAGE_IS_WRITTEN;
+			a.return_mask = GORO_PAGE_IS_WRITTEN;
+			if (reprotect)
+				a.flags = GORO_PM_SCAN_WP_MATCHING |
+					  GORO_PM_SCAN_CHECK_WPASYNC;
+		}
 		n = ioctl(pagemap_fd, GORO_PAGEMAP_SCAN, &a);
 		if (n < 0) {
+			/* whatever this call re-protected is in [lo, hi) */
+			dirty_count((hi - lo) / OS_PAGE);
 			fn(lo, hi);
 			return;
 		}
@@ -297,8 +548,10 @@ static void dirty_each(uintptr_t lo, uintptr_t hi,
 			uintptr_t a0 = r[i].start < lo ? lo : r[i].start;
 			uintptr_t a1 = r[i].end > hi ? hi : r[i].end;
 
-			if (a0 < a1)
+			if (a0 < a1) {
+				dirty_count((r[i].end - r[i].start) / OS_PAGE);
 				fn(a0, a1);
+			}
 		}
 		if (a.walk_end <= lo)
 			break;
@@ -308,7 +561,7 @@ static void dirty_each(uintptr_t lo, uintptr_t hi,
 
 /* Do soft-dirty bits work here?  Write two pages, clear, write one,
  * and expect to read exactly that one as dirty (both ways). */
-static bool dirty_probe(void)
+static bool dirty_probe_soft(void)
 {
 	volatile char *p = mmap(NULL, 2 * OS_PAGE, PROT_READ | PROT_WRITE,
 				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -319,8 +572,7 @@ static bool dirty_probe(void)
 		return false;
 	p[0] = 1;
 	p[OS_PAGE] = 1;
-	__atomic_store_n(&dirty_mode, DIRTY_SOFT, __ATOMIC_RELAXED);
-	if (dirty_clear())
+	if (pwrite(clearrefs_fd, "4", 1, 0) != 1)
 		goto out;
 	p[0] = 2;
 	if (pread(pagemap_fd, e, sizeof(e),
@@ -348,16 +600,143 @@ out:
 	return ok;
 }
 
-/* Choose how this process marks, once (worldsema held). */
+/* One reprotecting scan of the probe's 3 pages at b: true if it
+ * reports exactly the pages of mask (bit i: page i), as runs. */
+static bool uffd_probe_scan(uintptr_t b, unsigned int mask)
+{
+	struct goro_page_region *r = dirtybuf;
+	struct goro_pm_scan_arg a = {
+		.size = sizeof(a),
+		.flags = GORO_PM_SCAN_WP_MATCHING | GORO_PM_SCAN_CHECK_WPASYNC,
+		.start = b,
+		.end = b + 3 * OS_PAGE,
+		.vec = (uintptr_t)r,
+		.vec_len = 4,
+		.category_mask = GORO_PAGE_IS_WRITTEN,
+		.return_mask = GORO_PAGE_IS_WRITTEN,
+	};
+	long n = ioctl(pagemap_fd, GORO_PAGEMAP_SCAN, &a);
+	unsigned int got = 0;
+
+	if (n < 0)
+		return false;
+	for (long i = 0; i < n; i++)
+		for (uintptr_t pg = r[i].start; pg < r[i].end; pg += OS_PAGE)
+			got |= 1U << ((pg - b) / OS_PAGE);
+	return got == mask;
+}
+
+/*
+ * Does asynchronous uffd write-protect work here?  Three pages (one
+ * written before protection, one never touched, one written only
+ * after): protect, write the first and the third, expect exactly those
+ * reported (and re-protected by the same call), then nothing, then the
+ * untouched one once it is written.
+ */
+static bool dirty_probe_uffd(void)
+{
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = GORO_UFFD_FEATURE_WP_ASYNC |
+			    GORO_UFFD_FEATURE_WP_UNPOPULATED,
+	};
+	volatile char *p;
+	uintptr_t b;
+	bool ok = false;
+
+	uffd_fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd_fd < 0)
+		return false;
+	if (ioctl(uffd_fd, UFFDIO_API, &api))
+		goto out_close;
+	p = mmap(NULL, 3 * OS_PAGE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		goto out_close;
+	b = (uintptr_t)p;
+	p[0] = 1;
+	pthread_mutex_lock(&trackmu);
+	if (track_add(b, b + 3 * OS_PAGE) == 0 &&
+	    uffd_protect(b, b + 3 * OS_PAGE, true) == 0) {
+		p[0] = 2;
+		p[2 * OS_PAGE] = 2;
+		ok = uffd_probe_scan(b, 5) && uffd_probe_scan(b, 0);
+		p[OS_PAGE] = 3;
+		ok = ok && uffd_probe_scan(b, 2);
+	}
+	ntracked = 0;	/* the probe's range goes away with its mapping */
+	pthread_mutex_unlock(&trackmu);
+	munmap((void *)p, 3 * OS_PAGE);
+	if (ok)
+		return true;
+out_close:
+	close(uffd_fd);
+	uffd_fd = -1;
+	return false;
+}
+
+static int track_phdr(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	(void)arg;
+	if (info->dlpi_name && (strstr(info->dlpi_name, "/libtsan.so") ||
+				strstr(info->dlpi_name, "/libasan.so")))
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo, hi;
+
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
+			continue;
+		lo = (info->dlpi_addr + ph->p_vaddr) & ~(OS_PAGE - 1);
+		hi = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz +
+		      OS_PAGE - 1) & ~(OS_PAGE - 1);
+		/* refused (a hole, a mapping uffd cannot track): not
+		 * tracked, read as written whole every time */
+		track_add(lo, hi);
+	}
+	return 0;
+}
+
+/* Start tracking with userfaultfd: the data segments loaded now and the
+ * arenas mapped so far (later ones come through gc_arena_mapped, under
+ * the same heap lock that orders them after this).  Shared objects
+ * loaded later are not tracked, hence scanned whole. */
+static void dirty_init_uffd(void)
+{
+	pthread_mutex_lock(&trackmu);
+	dl_iterate_phdr(track_phdr, NULL);
+	pthread_mutex_unlock(&trackmu);
+	lock(&mheap_->lock);
+	pthread_mutex_lock(&trackmu);
+	for (uintptr_t a = mheap_->arena_lo; a && a < mheap_->arena_hi;
+	     a += ARENA_BYTES)
+		if (arena_l1[a >> ARENA_SHIFT])
+			track_add(a, a + ARENA_BYTES);
+	pthread_mutex_unlock(&trackmu);
+	__atomic_store_n(&dirty_mode, DIRTY_UFFD, __ATOMIC_RELAXED);
+	unlock(&mheap_->lock);
+}
+
+/*
+ * Choose how this process marks, once (worldsema held).  GORODEBUG=
+ * gcconc: unset, userfaultfd's write-protect where it works, else the
+ * stop-the-world mark; 0, the stop-the-world mark; 1, userfaultfd, else
+ * soft-dirty bits, else stop-the-world; 2, concurrent with every page
+ * taken as written (runs the machinery on any kernel, for tests); 3,
+ * soft-dirty bits only.
+ */
 static void dirty_init(void)
 {
+	int want = debug.gcconc;
+
 	__atomic_store_n(&dirty_mode, DIRTY_NONE, __ATOMIC_RELAXED);
 #if defined(__SANITIZE_THREAD__)
 	/* The marker reads what mutators write, on purpose and unordered:
 	 * TSan would report every word.  Mark in the pause. */
 	return;
 #endif
-	if (!debug.gcconc)
+	if (!want)
 		return;
 	dirtybuf = mmap(NULL, DIRTYBUF_BYTES, PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -365,34 +744,47 @@ static void dirty_init(void)
 		dirtybuf = NULL;
 		return;
 	}
-	if (debug.gcconc == 2) {
+	if (want == 2) {
 		__atomic_store_n(&dirty_mode, DIRTY_ALL, __ATOMIC_RELAXED);
 		return;
 	}
-	clearrefs_fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
 	pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (clearrefs_fd >= 0 && pagemap_fd >= 0 && dirty_probe()) {
-		__atomic_store_n(&dirty_mode, DIRTY_SOFT, __ATOMIC_RELAXED);
+	if (pagemap_fd < 0)
+		return;
+	if (want != 3 && dirty_probe_uffd()) {
+		have_pmscan = true;
+		dirty_init_uffd();
 		return;
 	}
-	__atomic_store_n(&dirty_mode, DIRTY_NONE, __ATOMIC_RELAXED);
+	if (want == 1 || want == 3) {
+		clearrefs_fd = open("/proc/self/clear_refs",
+				    O_WRONLY | O_CLOEXEC);
+		if (clearrefs_fd >= 0 && dirty_probe_soft()) {
+			__atomic_store_n(&dirty_mode, DIRTY_SOFT,
+					 __ATOMIC_RELAXED);
+			return;
+		}
+	}
 	if (clearrefs_fd >= 0)
 		close(clearrefs_fd);
-	if (pagemap_fd >= 0)
-		close(pagemap_fd);
+	close(pagemap_fd);
 	clearrefs_fd = pagemap_fd = -1;
 }
 
-static const char *gcmode_name(void)
+static const char *gcmode_name(bool conc)
 {
+	if (!conc && dirty_mode != DIRTY_NONE)
+		return "stop-the-world mark: small heap";
 	switch (dirty_mode) {
+	case DIRTY_UFFD:
+		return "concurrent, uffd-wp";
 	case DIRTY_SOFT:
 		return have_pmscan ? "concurrent, soft-dirty, PAGEMAP_SCAN"
 				   : "concurrent, soft-dirty, pagemap";
 	case DIRTY_ALL:
 		return "concurrent, every page rescanned (gcconc=2)";
 	default:
-		return debug.gcconc ? "stop-the-world mark: no soft-dirty"
+		return debug.gcconc ? "stop-the-world mark: no uffd-wp"
 				    : "stop-the-world mark";
 	}
 }
@@ -666,7 +1058,8 @@ static inline bool greyobject(uintptr_t p)
 	uint32_t idx;
 	uint64_t *mb;
 
-	if (p < ~arena_lo_inv || p >= ~arena_hi_inv)
+	if (p < ~__atomic_load_n(&arena_lo_inv, __ATOMIC_RELAXED) ||
+	    p >= ~__atomic_load_n(&arena_hi_inv, __ATOMIC_RELAXED))
 		return false;
 	s = spanof(p);
 	if (!s)
@@ -687,10 +1080,31 @@ static inline bool greyobject(uintptr_t p)
 	} else {
 		bit_set(mb, idx);
 	}
+	tls_gcw->bytes += s->nelems == 1 ? s->npages << PAGE_SHIFT
+					 : s->elemsize;
 	if (!spanclass_noscan(s->spanclass))
 		mstack_push(span_objbase(s, idx), s->nelems == 1 ?
 			    s->npages << PAGE_SHIFT : s->elemsize);
 	return true;
+}
+
+/*
+ * Allocate black (malloc.c, while gcblackalloc is set): the new object
+ * at p in s is marked before the program can store into it, so that it
+ * survives the cycle without being scanned; what the program stores
+ * into it later dirties its page, and a precleaning pass or the pause
+ * scans it as a marked object on a written page.  Atomic: markers set
+ * other bits of the same word meanwhile.
+ */
+void gc_markalloc(struct mcache *c, struct mspan *s, uintptr_t p)
+{
+	uint32_t idx = s->nelems == 1 ? 0 : span_objindex(s, p);
+	uint64_t bit = 1ULL << (idx & 63);
+
+	if (!(__atomic_fetch_or(&span_markbits(s)[idx >> 6], bit,
+				__ATOMIC_RELAXED) & bit))
+		c->blackbytes += s->nelems == 1 ? s->npages << PAGE_SHIFT
+						: s->elemsize;
 }
 
 NO_SANITIZE static void scanblock(uintptr_t lo, uintptr_t hi)
@@ -727,6 +1141,7 @@ static int nactive;		/* markers that joined this phase */
 static bool markdone;
 static uint64_t markgen;	/* a new parallel phase starts */
 static int nhelpers;
+static uint64_t marked_shared;	/* bytes marked by idle markers */
 
 /* Move part of w's stack to the pool for an idle marker. */
 static void export_work(struct gcwork *w)
@@ -754,6 +1169,9 @@ static bool import_work(struct gcwork *w)
 	struct wbuf *b;
 
 	pthread_mutex_lock(&poolmu);
+	/* before going idle: the pause sums what every marker marked */
+	__atomic_add_fetch(&marked_shared, w->bytes, __ATOMIC_RELAXED);
+	w->bytes = 0;
 	for (;;) {
 		if ((b = pool)) {
 			pool = b->next;
@@ -846,10 +1264,25 @@ static void drain(void)
  * waits for a helper that is slow to wake: the markers that joined and
  * are idle with an empty pool are all the markers there are.
  */
+/* Granules of the heap for precleaning passes and the pause (below). */
+#define GRANULE_SHIFT	24
+#define ASSIST_BYTES	(16UL << 10)	/* scanned per refill (8 KiB) */
+
+static uintptr_t pass_lo_inv;	/* ~first granule's address: the data
+				 * segment holds no heap pointer */
+static uint32_t pass_next, pass_end;	/* atomic: granule cursor, count */
+static uint32_t pass_busy;	/* atomic: granules being scanned */
+static uint32_t pass_on;	/* atomic: granules up for grabs */
+static bool pass_reprotect;	/* a precleaning pass, not the pause */
+
+static bool pass_granule(void);
+static bool helper_granules;	/* poolmu: scan the pass's granules first */
+
 static void *mark_helper(void *arg)
 {
 	struct gcwork w = { 0 };
 	uint64_t seen = 0;
+	bool granules;
 
 	(void)arg;
 	tls_gcw = &w;
@@ -859,15 +1292,20 @@ static void *mark_helper(void *arg)
 			pthread_cond_wait(&poolcv, &poolmu);
 		seen = markgen;
 		nactive++;
+		granules = helper_granules;
 		pthread_mutex_unlock(&poolmu);
+		while (granules && pass_granule())
+			;
 		drain_work(&w, true, -1);
 	}
 	return NULL;
 }
 
 /* Drain the collecting goroutine's stack with up to GOMAXPROCS - 1
- * helpers.  When it returns no helper touches the heap. */
-static void drain_parallel(void)
+ * helpers; granules: every marker first scans granules of the pass set
+ * up by the caller (the pause's heap rescan).  When it returns no
+ * helper touches the heap. */
+static void drain_parallel_granules(bool granules)
 {
 	int want = __atomic_load_n(&gomaxprocs, __ATOMIC_RELAXED) - 1;
 
@@ -881,7 +1319,9 @@ static void drain_parallel(void)
 		pthread_detach(th);
 		nhelpers++;
 	}
-	if (want <= 0 || !nhelpers || !tls_gcw->sp) {
+	if (want <= 0 || !nhelpers || (!tls_gcw->sp && !granules)) {
+		while (granules && pass_granule())
+			;
 		drain();
 		return;
 	}
@@ -889,14 +1329,36 @@ static void drain_parallel(void)
 	nactive = 1;
 	__atomic_store_n(&nidle, 0, __ATOMIC_RELAXED);
 	markdone = false;
+	helper_granules = granules;
 	__atomic_store_n(&gc_parallel, true, __ATOMIC_RELAXED);
 	markgen++;
 	pthread_cond_broadcast(&poolcv);
 	pthread_mutex_unlock(&poolmu);
+	while (granules && pass_granule())
+		;
 	drain_work(tls_gcw, true, -1);
 	pthread_mutex_lock(&poolmu);
 	__atomic_store_n(&gc_parallel, false, __ATOMIC_RELAXED);
+	helper_granules = false;
 	pthread_mutex_unlock(&poolmu);
+}
+
+static void drain_parallel(void)
+{
+	drain_parallel_granules(false);
+}
+
+/* How a root range that may be tracked is read: whole (a mark's first
+ * reading), its pages written since the last reading (the pause), or
+ * those pages re-protected as they are reported (a precleaning pass). */
+enum { ROOTS_WHOLE, ROOTS_WRITTEN, ROOTS_PRECLEAN };
+
+static void scan_range(uintptr_t lo, uintptr_t hi, int how)
+{
+	if (how == ROOTS_WHOLE)
+		scanblock(lo, hi);
+	else
+		dirty_scan(lo, hi, scanblock, how == ROOTS_PRECLEAN);
 }
 
 static int scan_phdr(struct dl_phdr_info *info, size_t size, void *arg)
@@ -914,20 +1376,22 @@ static int scan_phdr(struct dl_phdr_info *info, size_t size, void *arg)
 		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
 			continue;
 		lo = info->dlpi_addr + ph->p_vaddr;
-		if (arg)	/* the final pause: written pages only */
-			dirty_each(lo, lo + ph->p_memsz, scanblock);
-		else
-			scanblock(lo, lo + ph->p_memsz);
+		scan_range(lo, lo + ph->p_memsz, (int)(intptr_t)arg);
 	}
 	return 0;
 }
 
-/* The collecting goroutine's own stack, from this frame up. */
+/* The collecting goroutine's stack from gc_run's frame up (set by
+ * gc_run, with the caller's callee-saved registers spilled there).  Not
+ * from the marker's own deep frames: those hold, dead or alive, the
+ * words the marker is reading, pointers to garbage among them, and a
+ * conservative scan of them kept garbage alive from one cycle to the
+ * next. */
+static uintptr_t collector_sp;
+
 NO_SANITIZE static void scan_mystack(struct g *me)
 {
-	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
-
-	scanblock(here, me->stack_hi);
+	scanblock(collector_sp, me->stack_hi);
 }
 
 static void scan_g(struct g *gp, struct g *me)
@@ -984,23 +1448,20 @@ static void scan_timers(void)
 	}
 }
 
-/* The roots that are not stacks.  written_only: of the data segments
- * and goro_add_root ranges, only the pages written since the mark
- * began (the rest were scanned by the concurrent mark and have not
- * changed since). */
-static void markroots_other(struct g *me, bool written_only)
+/* The roots that are not stacks.  how (ROOTS_*): of the data segments
+ * and goro_add_root ranges, whole or only the pages written since they
+ * were last read (the rest were read before and have not changed
+ * since); runtime memory (channel buffers, timers, finalizers queued)
+ * is not tracked and is read whole each time. */
+static void markroots_other(struct g *me, int how)
 {
 	greyobject((uintptr_t)me->startarg);
-	dl_iterate_phdr(scan_phdr, written_only ? (void *)1 : NULL);
+	dl_iterate_phdr(scan_phdr, (void *)(intptr_t)how);
 	rootblocks_each(scanblock);
 	scan_timers();
 	lock(&addroot_mu);
-	for (size_t i = 0; i < naddroots; i++) {
-		if (written_only)
-			dirty_each(addroots[i].lo, addroots[i].hi, scanblock);
-		else
-			scanblock(addroots[i].lo, addroots[i].hi);
-	}
+	for (size_t i = 0; i < naddroots; i++)
+		scan_range(addroots[i].lo, addroots[i].hi, how);
 	unlock(&addroot_mu);
 	lock(&finlock);
 	for (struct finalizer *f = finq; f; f = f->next)
@@ -1022,7 +1483,7 @@ static void scan_all_stacks(struct g *me)
 static void markroots(struct g *me)
 {
 	scan_all_stacks(me);
-	markroots_other(me, false);
+	markroots_other(me, ROOTS_WHOLE);
 	drain_parallel();
 }
 
@@ -1048,7 +1509,7 @@ NO_SANITIZE static void scan_span_marked(struct mspan *s, uintptr_t lo,
 	for (; i <= last; i++) {
 		uintptr_t a, b;
 
-		if (!mb[i >> 6] >> (i & 63)) {	/* no mark left in the word */
+		if (!(mb[i >> 6] >> (i & 63))) {	/* no mark left in the word */
 			i |= 63;
 			continue;
 		}
@@ -1079,27 +1540,33 @@ static void scan_heap_written(uintptr_t lo, uintptr_t hi)
 	}
 }
 
-static void rescan_heap(uintptr_t lo, uintptr_t hi)
-{
-	for (uintptr_t a = lo; a < hi; a += ARENA_BYTES)
-		if (__atomic_load_n(&arena_l1[a >> ARENA_SHIFT],
-				    __ATOMIC_ACQUIRE))
-			dirty_each(a, a + ARENA_BYTES, scan_heap_written);
-}
+static uint64_t pause_dirty;	/* pages the pause found written */
 
 /*
  * The final pause of a concurrent mark (Go's mark termination): every
  * stack whole (from its saved sp), the runtime's roots whole, and of
  * the data segments, goro_add_root ranges and heap only the pages
- * written since dirty_clear(); then drain.
+ * written since the last precleaning pass (soft-dirty: since the mark
+ * began); then drain.
  */
 static void rescan_stopped(struct g *me)
 {
+	uintptr_t lo = mheap_->arena_lo, hi = mheap_->arena_hi;
+
 	scan_all_stacks(me);
-	markroots_other(me, true);
-	rescan_heap(mheap_->arena_lo, mheap_->arena_hi);
+	__atomic_store_n(&dirty_pages, 0, __ATOMIC_RELAXED);
+	markroots_other(me, ROOTS_WRITTEN);
 	t_rescanned = nanotime();
-	drain_parallel();
+	/* the heap's written pages, granule by granule on every marker:
+	 * walking the page tables of a large heap is most of the pause */
+	pass_lo_inv = ~lo;
+	pass_reprotect = false;
+	__atomic_store_n(&pass_next, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&pass_end, (uint32_t)((hi - lo) >> GRANULE_SHIFT),
+			 __ATOMIC_RELAXED);
+	drain_parallel_granules(true);
+	__atomic_store_n(&pass_end, 0, __ATOMIC_RELAXED);
+	pause_dirty = __atomic_load_n(&dirty_pages, __ATOMIC_RELAXED);
 }
 
 /* Point this thread's marker at gcw_main.  Not inlined: the goroutine
@@ -1113,43 +1580,149 @@ static __attribute__((noinline)) void gcw_bind(void)
 /*
  * The concurrent mark, on the collecting goroutine, with the world
  * running: the roots as they are now, then the grey objects in slices
- * of MARK_SLICE_NS.  It runs between goro_syscall_enter and _exit, so
- * its P goes on running goroutines and the marking thread competes with
- * them for CPUs in the kernel, not for a P in the scheduler (a
- * goroutine that slept between slices would wait behind whole time
- * slices of the mutators).  Its share is Go's background utilisation
- * goal, 25% of GOMAXPROCS: with 4 Ps or more it marks continuously (one
- * thread: 1/GOMAXPROCS at most), with fewer it sleeps between slices to
- * keep to GOMAXPROCS / 4 of one CPU.
+ * of MARK_SLICE_NS, then the precleaning passes.  It runs between
+ * goro_syscall_enter and _exit, so its P goes on running goroutines and
+ * the marking thread competes with them for CPUs in the kernel, not for
+ * a P in the scheduler (a goroutine that slept between slices would
+ * wait behind whole time slices of the mutators).  Its share is Go's
+ * background utilisation goal, 25% of GOMAXPROCS: with 4 Ps or more it
+ * marks continuously (one thread: 1/GOMAXPROCS at most), with fewer it
+ * sleeps between slices to keep to GOMAXPROCS / 4 of one CPU; the
+ * mutators' assists make up the rest.
  */
 #define MARK_SLICE_NS	(200 * 1000)
 #define MARK_BATCH	256
-#define ASSIST_BATCH	1024
+#define ASSIST_BATCH	512
+#define PRECLEAN_MAX	12	/* precleaning passes at most */
+#define PRECLEAN_DONE	64	/* written pages left for the pause */
+#define PRECLEAN_SHORT_NS (500 * 1000)	/* a pass that short is the last */
 
 /* Held by whoever drains gcw_main during a concurrent mark: the marker
- * (a batch at a time) or an assist, so markbits need no atomics. */
+ * (a batch at a time) or an assist; markbits are set atomically all
+ * the same, since allocations mark black in the same words. */
 static pthread_mutex_t markmu = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t npasses;	/* precleaning passes of this cycle */
+static uint64_t passpages[PRECLEAN_MAX + 4];	/* what each one found */
+
+/*
+ * A precleaning pass cuts the heap into granules of 16 MiB, one
+ * PAGEMAP_SCAN call each, handed out by an atomic cursor to the marker
+ * and to assisting goroutines alike: the program's allocation is what
+ * dirties the heap during a mark, so making it scan in proportion is
+ * what lets the passes converge (a lone marker at 25% CPU never catches
+ * up with two Ps allocating).  pass_busy counts the granules being
+ * scanned, raised before a claim, so that the marker, once the cursor
+ * has passed the end and the count is 0, knows the pass is complete.
+ */
+
+/* Claim and scan one granule of the current pass: false if none is
+ * left.  The caller's tls_gcw takes what it marks. */
+static bool pass_granule(void)
+{
+	uint32_t i;
+	uintptr_t lo;
+
+	__atomic_add_fetch(&pass_busy, 1, __ATOMIC_ACQUIRE);
+	i = __atomic_fetch_add(&pass_next, 1, __ATOMIC_RELAXED);
+	if (i >= __atomic_load_n(&pass_end, __ATOMIC_RELAXED)) {
+		__atomic_sub_fetch(&pass_busy, 1, __ATOMIC_RELEASE);
+		return false;
+	}
+	lo = ~pass_lo_inv + ((uintptr_t)i << GRANULE_SHIFT);
+	if (__atomic_load_n(&arena_l1[lo >> ARENA_SHIFT], __ATOMIC_ACQUIRE))
+		dirty_scan(lo, lo + (1UL << GRANULE_SHIFT), scan_heap_written,
+			   pass_reprotect);
+	__atomic_sub_fetch(&pass_busy, 1, __ATOMIC_RELEASE);
+	return true;
+}
+
+/* An assisting thread's own grey objects (an M's, made on first use). */
+static __thread struct gcwork tls_assistw
+	__attribute__((tls_model("initial-exec")));
+
+static __attribute__((noinline)) struct gcwork *assistw_bind(void)
+{
+	tls_gcw = &tls_assistw;
+	return tls_gcw;
+}
+
+#define ASSIST_DRAIN	4096	/* grey objects between looks at a stop */
+
+/* A stop-the-world waits: an assist must not hold up the pause. */
+static bool stw_waiting(void)
+{
+	return __atomic_load_n(&sched.gcwaiting, __ATOMIC_RELAXED);
+}
+
+/* Hand an assist's grey objects left to the marker's stack, which the
+ * pause drains (the goroutine returns to a safe point at once). */
+static void assist_handoff(struct gcwork *w)
+{
+	if (!w->sp)
+		return;
+	pthread_mutex_lock(&markmu);
+	while (gcw_main.sp + w->sp > gcw_main.cap)
+		mstack_grow(&gcw_main);
+	memcpy(gcw_main.stack + gcw_main.sp, w->stack,
+	       w->sp * sizeof(uintptr_t));
+	gcw_main.sp += w->sp;
+	w->sp = 0;
+	pthread_mutex_unlock(&markmu);
+}
 
 /*
  * Mark assist (Go's gcAssistAlloc): a goroutine that takes a new span
- * while the heap is over its goal during a concurrent mark scans
- * ASSIST_BATCH grey objects first, for the marker, so that a program
- * allocating faster than the marker marks pays for it in its own time
- * and the heap stops running away from the goal.  No grey object left
- * (the marker holds the last ones): nothing to do.
+ * during a concurrent mark pays for it with marking work.  During a
+ * precleaning pass it scans granules until it has covered ASSIST_BYTES
+ * of written pages (a granule with none counts 64 KiB: the walk is not
+ * free) and marks what they lead to with its own grey stack, to the
+ * end (the objects it finds are mostly black already), unless a stop
+ * of the world is waiting: then what is left goes to the marker's
+ * stack for the pause, so that an assist never holds up a pause.  It also drains
+ * ASSIST_BATCH grey objects of the marker's stack, four times as many
+ * past the goal, so that a program allocating faster than the marker
+ * marks pays for it in its own time and the mark ends near the goal.  The marker's lock is only tried: if the marker holds
+ * it, the goroutine goes on.
  */
 static void gc_assist(void)
 {
+	uint64_t live = __atomic_load_n(&heap_live, __ATOMIC_RELAXED);
+	uint64_t goal = __atomic_load_n(&next_gc, __ATOMIC_RELAXED);
+	uint64_t trig = __atomic_load_n(&gc_trigger, __ATOMIC_RELAXED);
 	struct m *mp = getm();
+	long debt = live > goal ? 4 * ASSIST_BYTES : ASSIST_BYTES;
 
 	/* the marker takes runtime locks while it holds markmu */
 	if (mp && mp->locks)
 		return;
-	pthread_mutex_lock(&markmu);
+	if (__atomic_load_n(&pass_on, __ATOMIC_ACQUIRE)) {
+		struct gcwork *w = assistw_bind();
+
+		while (debt > 0 && !stw_waiting()) {
+			uint64_t d0 = __atomic_load_n(&dirty_pages,
+						      __ATOMIC_RELAXED), d;
+
+			if (!pass_granule())
+				break;
+			d = (__atomic_load_n(&dirty_pages, __ATOMIC_RELAXED) -
+			     d0) * OS_PAGE;
+			debt -= d > (64UL << 10) ? (long)d : 64L << 10;
+		}
+		while (drain_work(w, false, ASSIST_DRAIN) && !stw_waiting())
+			;
+		assist_handoff(w);
+		__atomic_add_fetch(&marked_shared, w->bytes, __ATOMIC_RELAXED);
+		w->bytes = 0;
+		__atomic_add_fetch(&nassist, 1, __ATOMIC_RELAXED);
+	}
+	(void)trig;
+	if (stw_waiting() || pthread_mutex_trylock(&markmu))
+		return;
 	if (__atomic_load_n(&gcphase, __ATOMIC_RELAXED) == GC_MARK &&
 	    gcw_main.sp) {
 		gcw_bind();
-		drain_work(&gcw_main, false, ASSIST_BATCH);
+		drain_work(&gcw_main, false, live > goal ? 4 * ASSIST_BATCH
+							 : ASSIST_BATCH);
 		__atomic_add_fetch(&nassist, 1, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&markmu);
@@ -1183,18 +1756,9 @@ static void drain_paced(int32_t procs)
 	}
 }
 
-static void mark_concurrent(struct g *me)
+/* Every goroutine's stack as it is now (they run meanwhile). */
+static void scan_stacks_concurrent(struct g *me)
 {
-	int32_t procs = __atomic_load_n(&gomaxprocs, __ATOMIC_RELAXED);
-
-	lock(&mheap_->lock);
-	arena_lo_inv = ~mheap_->arena_lo;
-	arena_hi_inv = ~mheap_->arena_hi;
-	unlock(&mheap_->lock);
-	goro_syscall_enter();
-	/* assists drain gcw_main too: the root scan pushes under markmu */
-	pthread_mutex_lock(&markmu);
-	gcw_bind();
 	scan_mystack(me);
 	for (size_t i = 0;; i++) {
 		struct g *gp;
@@ -1206,10 +1770,118 @@ static void mark_concurrent(struct g *me)
 			break;
 		scan_g_concurrent(gp, me);
 	}
-	markroots_other(me, false);
+}
+
+/*
+ * A precleaning pass (userfaultfd only): read and re-protect, in one
+ * call per run, the pages written since the last pass (or the mark's
+ * start), scan the marked objects on them and the written root pages,
+ * read the stacks again, and drain.  What was written before the
+ * re-protection is scanned now, what is written after is reported by
+ * the next pass or the pause: each pass shrinks what the pause has left
+ * to do to what the program writes while one pass runs.  The heap's
+ * granules are shared with the assists (above); the marker keeps to
+ * its CPU budget between slices.  Returns the pages the pass found
+ * written.
+ */
+static uint64_t preclean_pass(struct g *me, int32_t procs, int64_t *draint)
+{
+	uintptr_t lo, hi;
+	int64_t t;
+
+	pthread_mutex_lock(&markmu);
+	gcw_bind();
+	__atomic_store_n(&dirty_pages, 0, __ATOMIC_RELAXED);
+	markroots_other(me, ROOTS_PRECLEAN);
+	scan_stacks_concurrent(me);
+	lo = __atomic_load_n(&mheap_->arena_lo, __ATOMIC_RELAXED);
+	hi = __atomic_load_n(&mheap_->arena_hi, __ATOMIC_RELAXED);
+	pass_lo_inv = ~lo;
+	pass_reprotect = true;
+	__atomic_store_n(&pass_next, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&pass_end, (uint32_t)((hi - lo) >> GRANULE_SHIFT),
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&pass_on, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&markmu);
+	for (;;) {
+		int64_t t = nanotime(), el;
+		struct timespec ts;
+		bool more = true;
+
+		pthread_mutex_lock(&markmu);
+		gcw_bind();
+		while (nanotime() - t < MARK_SLICE_NS &&
+		       (more = pass_granule()))
+			;
+		pthread_mutex_unlock(&markmu);
+		if (!more)
+			break;
+		if (procs >= 4)
+			continue;
+		el = (nanotime() - t) * (4 - procs) / procs;
+		ts.tv_sec = el / 1000000000;
+		ts.tv_nsec = el % 1000000000;
+		nanosleep(&ts, NULL);
+	}
+	__atomic_store_n(&pass_on, 0, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&pass_busy, __ATOMIC_ACQUIRE))
+		sched_yield();
+	t = nanotime();
+	drain_paced(procs);
+	*draint = nanotime() - t;
+	return __atomic_load_n(&dirty_pages, __ATOMIC_RELAXED);
+}
+
+static void mark_concurrent(struct g *me)
+{
+	int32_t procs = __atomic_load_n(&gomaxprocs, __ATOMIC_RELAXED);
+	int64_t last = INT64_MAX;
+
+	goro_syscall_enter();
+	/* assists drain gcw_main too: the root scan pushes under markmu */
+	pthread_mutex_lock(&markmu);
+	gcw_bind();
+	scan_stacks_concurrent(me);
+	markroots_other(me, ROOTS_WHOLE);
 	pthread_mutex_unlock(&markmu);
 	drain_paced(procs);
+	/*
+	 * Precleaning until a pass (its scan and the drain of what it
+	 * found) is short: what the pause finds written is what the
+	 * program wrote since the last pass scanned each page, about the
+	 * length of that pass; or until passes stop getting shorter (the
+	 * program writes as fast as a pass scans: more would not shorten
+	 * the pause); or PRECLEAN_MAX passes.
+	 */
+	npasses = 0;
+	while (dirty_mode == DIRTY_UFFD && npasses < PRECLEAN_MAX) {
+		int64_t t = nanotime(), el, draint;
+		uint64_t n = preclean_pass(me, procs, &draint);
+
+		el = nanotime() - t;
+		passpages[npasses++] = n;
+		if ((n <= PRECLEAN_DONE && draint <= PRECLEAN_SHORT_NS) ||
+		    (npasses >= 4 && el > last - last / 8))
+			break;
+		last = el;
+	}
 	goro_syscall_exit();
+	/*
+	 * Getting the P back may take a while (the sysmon gave it away; a
+	 * goroutine that leaves a syscall without one waits on the global
+	 * queue), and the program wrote meanwhile.  So the last passes run
+	 * here, holding the P, unpaced, until one is short: from the end
+	 * of that one to the stop of the world there is nothing but the
+	 * stop itself.
+	 */
+	for (int i = 0; dirty_mode == DIRTY_UFFD && i < 4; i++) {
+		int64_t draint;
+		uint64_t n = preclean_pass(me, MAXPROCS, &draint);
+
+		passpages[npasses++] = n;
+		if (n <= PRECLEAN_DONE && draint <= PRECLEAN_SHORT_NS)
+			break;
+	}
 }
 
 static bool ismarked(uintptr_t p)
@@ -1260,114 +1932,6 @@ static int markfinalizers(void)
 }
 
 /* ---------------------------------------------------------------------
- * Sweep
- * ------------------------------------------------------------------- */
-
-static uint64_t sweep_marked, sweep_freed, sweep_nfreed;
-
-static void poison_freed(struct mspan *s)
-{
-#if defined(__SANITIZE_ADDRESS__)
-	uint64_t *mb = span_markbits(s);
-
-	for (uint32_t i = 0; i < s->nelems; i++)
-		if (!span_isfree(s, i) && !bit_get(mb, i))
-			malloc_poison((void *)span_objbase(s, i), s->elemsize);
-#else
-	(void)s;
-#endif
-}
-
-/* Sweep one small span; true if it is now empty (freed to the heap). */
-static bool sweepspan(struct mspan *s)
-{
-	uint64_t *mb = span_markbits(s);
-	uint32_t marked = 0, freed;
-
-	if (debug.invariants && !span_is_valid(s))
-		throw("sweep: span is not valid");
-	for (int i = 0; i < BITMAP_WORDS; i++)
-		marked += (uint32_t)__builtin_popcountll(mb[i]);
-	freed = s->nalloc - marked;
-	if (freed) {
-		poison_freed(s);
-		s->needzero = true;
-	}
-	sweep_nfreed += freed;
-	sweep_freed += (uint64_t)freed * s->elemsize;
-	sweep_marked += (uint64_t)marked * s->elemsize;
-	s->ab ^= 1;
-	memset(span_markbits(s), 0, sizeof(s->bits[0]));
-	s->freeindex = 0;
-	s->nalloc = marked;
-	return marked == 0;
-}
-
-static void sweep_list(struct spanlist *from, struct spanlist *partial,
-		       struct spanlist *full)
-{
-	struct mspan *s, *next;
-
-	for (s = from->first; s; s = next) {
-		next = s->next;
-		s->next = s->prev = NULL;
-		if (sweepspan(s)) {
-			mheap_free_locked(s);
-			continue;
-		}
-		s->prev = NULL;
-		if (s->nalloc < s->nelems) {
-			s->next = partial->first;
-			if (partial->first)
-				partial->first->prev = s;
-			partial->first = s;
-		} else {
-			s->next = full->first;
-			if (full->first)
-				full->first->prev = s;
-			full->first = s;
-		}
-	}
-	from->first = NULL;
-}
-
-static void sweep(void)
-{
-	struct mspan *s, *next;
-
-	sweep_marked = sweep_freed = sweep_nfreed = 0;
-	for (int i = 0; i < NUM_SPAN_CLASSES; i++) {
-		struct mcentral *c = &mheap_->central[i];
-		struct spanlist partial = { NULL }, full = { NULL };
-
-		sweep_list(&c->partial, &partial, &full);
-		sweep_list(&c->full, &partial, &full);
-		c->partial = partial;
-		c->full = full;
-	}
-	for (s = mheap_->large.first; s; s = next) {
-		uint64_t bytes = s->npages << PAGE_SHIFT;
-
-		next = s->next;
-		if (bit_get(span_markbits(s), 0)) {
-			span_markbits(s)[0] = 0;
-			sweep_marked += bytes;
-			continue;
-		}
-		if (s->prev)
-			s->prev->next = s->next;
-		else
-			mheap_->large.first = s->next;
-		if (s->next)
-			s->next->prev = s->prev;
-		s->next = s->prev = NULL;
-		sweep_nfreed++;
-		sweep_freed += bytes;
-		mheap_free_locked(s);
-	}
-}
-
-/* ---------------------------------------------------------------------
  * Pacing
  * ------------------------------------------------------------------- */
 
@@ -1396,12 +1960,24 @@ static void gcpace(void)
 			goal = lgoal;
 	}
 	__atomic_store_n(&next_gc, goal, __ATOMIC_RELAXED);
-	/* A concurrent mark starts early enough to end near the goal: the
-	 * program allocates while it runs (Go's trigger, fixed at 7/8 of
-	 * the way from the marked heap to the goal). */
+	/*
+	 * A concurrent mark starts early enough to end near the goal: the
+	 * program allocates while it runs.  As Go's pacer, the trigger
+	 * leaves room for what the last mark saw allocated (heap_live's
+	 * growth from its start to its pause), with an eighth to spare,
+	 * between 7/8 and 1/4 of the way from the marked heap to the goal.
+	 */
 	if (__atomic_load_n(&dirty_mode, __ATOMIC_RELAXED) > DIRTY_NONE &&
-	    goal > marked && goal != UINT64_MAX)
-		goal -= (goal - marked) / 8;
+	    goal > marked && goal != UINT64_MAX) {
+		uint64_t run = goal - marked;
+		uint64_t room = mark_alloc + mark_alloc / 8;
+
+		if (room < run / 8)
+			room = run / 8;
+		if (room > run - run / 4)
+			room = run - run / 4;
+		goal -= room;
+	}
 	__atomic_store_n(&gc_trigger, goal, __ATOMIC_RELAXED);
 }
 
@@ -1457,84 +2033,110 @@ void gc_init_once(void)
 	memlimit = parse_gomemlimit();
 	gc_start_time = nanotime();
 	gcpace();
+	sweep_init();
 }
 
 /* ---------------------------------------------------------------------
  * A cycle
  * ------------------------------------------------------------------- */
 
-/* Go's line; the three clock times are the concurrent start (clearing
- * the soft-dirty bits: no pause), the concurrent mark, and the pause
- * (rescan and mark termination + sweep). */
-static void gctrace(uint32_t n, int64_t t0, int64_t tconc, int64_t tstw,
-		    int64_t tsweep, int64_t tend, uint64_t before,
-		    uint64_t marked, int nfinq, bool forced)
+static void gctrace(uint32_t n, int64_t t0, int64_t tsweep, int64_t tconc,
+		    int64_t tstw, int64_t tend, uint64_t before,
+		    uint64_t marked, int nfinq, bool forced, bool conc)
 {
-	char buf[384];
-	int len;
+	char buf[640], passes[160] = "";
+	int len = 0;
 
+	for (uint32_t i = 0; i < npasses && len >= 0 &&
+	     len < (int)sizeof(passes); i++)
+		len += snprintf(passes + len, sizeof(passes) - (size_t)len,
+				"%s%llu", i ? "/" : " (",
+				(unsigned long long)passpages[i]);
+	if (npasses && len >= 0 && len + 2 < (int)sizeof(passes))
+		strcat(passes, ")");
 	len = snprintf(buf, sizeof(buf),
-		       "gc %u @%.3fs %d%%: %.3f+%.3f+%.3f ms clock "
-		       "(pause %.3f stop + %.3f rescan + %.3f mark + "
-		       "%.3f sweep), "
+		       "gc %u @%.3fs %d%%: %.3f+%.3f+%.3f+%.3f ms clock "
+		       "(sweep + start + mark + pause; pause %.3f stop + "
+		       "%.3f rescan + %.3f mark + %.3f end), "
 		       "%llu->%llu->%llu MB, %llu MB goal, %d P, "
-		       "%llu assists, %d finalizers queued%s [%s]\n",
+		       "%u passes%s, %llu pages at pause, %llu assists, "
+		       "%d finalizers queued%s [%s]\n",
 		       n, (double)(t0 - gc_start_time) / 1e9, 0,
-		       (double)(tconc - t0) / 1e6,
+		       (double)(tsweep - t0) / 1e6,
+		       (double)(tconc - tsweep) / 1e6,
 		       (double)(tstw - tconc) / 1e6,
 		       (double)(tend - tstw) / 1e6,
 		       (double)(t_stopped - tstw) / 1e6,
 		       (double)(t_rescanned - t_stopped) / 1e6,
-		       (double)(tsweep - t_rescanned) / 1e6,
-		       (double)(tend - tsweep) / 1e6,
+		       (double)(t_marked - t_rescanned) / 1e6,
+		       (double)(tend - t_marked) / 1e6,
 		       (unsigned long long)(before >> 20),
 		       (unsigned long long)(before >> 20),
 		       (unsigned long long)(marked >> 20),
 		       (unsigned long long)(next_gc >> 20),
 		       __atomic_load_n(&gomaxprocs, __ATOMIC_RELAXED),
+		       npasses, passes, (unsigned long long)pause_dirty,
 		       (unsigned long long)__atomic_exchange_n(&nassist, 0,
 							       __ATOMIC_RELAXED),
-		       nfinq, forced ? " (forced)" : "", gcmode_name());
+		       nfinq, forced ? " (forced)" : "", gcmode_name(conc));
 	if (len > 0 && write(2, buf, (size_t)len) < 0)
 		return;
 }
 
-/* The world is stopped: flush, mark (or finish a concurrent mark),
- * sweep. */
-static int gc_stopped(struct g *me, bool conc, int64_t *tsweep)
+/* Bytes the allocations of c marked black, read and reset (world
+ * stopped). */
+static uint64_t take_blackbytes(struct mcache *c)
+{
+	uint64_t b = c->blackbytes;
+
+	c->blackbytes = 0;
+	return b;
+}
+
+/* The world is stopped: flush, mark (or finish a concurrent mark), and
+ * hand the spans to the lazy sweep.  Returns the bytes marked. */
+static uint64_t gc_stopped(struct g *me, bool conc, int *nfinq)
 {
 	struct mcache *lc = lockedcache_lock();
-	int nfinq;
+	uint64_t marked = 0;
 
-	for (int i = 0; i < MAXPROCS && allp[i]; i++)
-		if (allp[i]->mcache)
-			mcache_flush(allp[i]->mcache);
+	for (int i = 0; i < MAXPROCS && allp[i]; i++) {
+		struct mcache *c = allp[i]->mcache;
+
+		if (c) {
+			mcache_flush(c);
+			marked += take_blackbytes(c);
+		}
+	}
 	mcache_flush(lc);
+	marked += take_blackbytes(lc);
 	lock(&mheap_->lock);
-	arena_lo_inv = ~mheap_->arena_lo;
-	arena_hi_inv = ~mheap_->arena_hi;
 	GORO_PROBE1(gc_mark, num_gc + 1);
 	gcw_bind();
 	if (conc)
 		rescan_stopped(me);
 	else
 		markroots(me);
-	nfinq = markfinalizers();
-	*tsweep = nanotime();
+	*nfinq = markfinalizers();
+	t_marked = nanotime();
+	marked += gcw_main.bytes + marked_shared;
+	gcw_main.bytes = 0;
+	marked_shared = 0;
+	__atomic_store_n(&gcblackalloc, 0, __ATOMIC_RELAXED);
 	GORO_PROBE1(gc_sweep, num_gc + 1);
-	sweep();
+	sweep_start();
 	if (debug.invariants && !mheap_is_valid())
 		throw("gc: page heap is not valid");
 	unlock(&mheap_->lock);
 	lockedcache_unlock();
-	return nfinq;
+	return marked;
 }
 
 NO_SANITIZE static void gc_run(bool forced, uint32_t seen)
 {
 	struct g *me = getg();
-	int64_t t0, tconc, tstw, tsweep, tend;
-	uint64_t before, pause;
+	int64_t t0, tsweep, tconc, tstw, tend;
+	uint64_t before, pause, marked;
 	uint32_t n;
 	int nfinq;
 	bool conc;
@@ -1545,17 +2147,39 @@ NO_SANITIZE static void gc_run(bool forced, uint32_t seen)
 		goro_sema_release(&worldsema, false);
 		return;
 	}
+	/* spill callee-saved registers into this frame (they may hold our
+	 * caller's pointers): the scan of our stack starts here */
+	__builtin_unwind_init();
+	__asm__ volatile("movq %%rsp, %0" : "=r"(collector_sp) : : "memory");
 	t0 = nanotime();
 	GORO_PROBE2(gc_start, seen + 1, forced);
+	/* the mark reads allocbits as the last cycle's marks: whatever the
+	 * lazy sweep has not reached yet is swept now, world running */
+	sweep_finish();
+	tsweep = nanotime();
 	if (unlikely(dirty_mode < 0))
 		dirty_init();
 	before = __atomic_load_n(&heap_live, __ATOMIC_RELAXED);
-	/* No first pause: once the bits are clear, every later write is
-	 * seen by the final pause, and what was written before is what the
-	 * concurrent mark reads. */
-	conc = dirty_mode != DIRTY_NONE && !dirty_clear();
+	npasses = 0;
+	pause_dirty = 0;
+	/* No first pause: once the pages are protected (or the soft-dirty
+	 * bits clear), every later write is seen by a pass or the pause,
+	 * and what was written before is what the concurrent mark reads.
+	 * Allocation turns black after that (see the top of the file). */
+	/* A small heap is marked faster with the world stopped than the
+	 * concurrent mark protects and unprotects the tracked ranges (a
+	 * fixed 0.3 ms or more, and a write fault per page written
+	 * meanwhile): below CONC_MIN_MARKED marked at the last cycle, the
+	 * pause marks everything (about 1 ns per byte here: under 1 ms). */
+	conc = dirty_mode != DIRTY_NONE &&
+	       (debug.gcconc > 0 || !__atomic_load_n(&num_gc, __ATOMIC_RELAXED) ||
+		__atomic_load_n(&heap_marked, __ATOMIC_RELAXED) >=
+		CONC_MIN_MARKED) && !dirty_begin();
 	tconc = nanotime();
 	if (conc) {
+		__atomic_store_n(&gc_parallel, true, __ATOMIC_RELAXED);
+		if (debug.gcblack)
+			__atomic_store_n(&gcblackalloc, 1, __ATOMIC_RELAXED);
 		__atomic_store_n(&gcphase, GC_MARK, __ATOMIC_RELAXED);
 		mark_concurrent(me);
 		/* no assist from here on: a foreign thread (which the pause
@@ -1565,15 +2189,16 @@ NO_SANITIZE static void gc_run(bool forced, uint32_t seen)
 		pthread_mutex_unlock(&markmu);
 	}
 	tstw = nanotime();
+	if (conc) {
+		uint64_t live = __atomic_load_n(&heap_live, __ATOMIC_RELAXED);
+
+		mark_alloc = live > before ? live - before : 0;
+	}
 	stoptheworld_gc();
 	t_stopped = t_rescanned = nanotime();
-	/* spill callee-saved registers into this frame: scanned below */
-	__builtin_unwind_init();
-	nfinq = gc_stopped(me, conc, &tsweep);
-	__atomic_store_n(&heap_live, sweep_marked, __ATOMIC_RELAXED);
-	__atomic_store_n(&heap_marked, sweep_marked, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&nfree, sweep_nfreed, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&freed_bytes, sweep_freed, __ATOMIC_RELAXED);
+	marked = gc_stopped(me, conc, &nfinq);
+	__atomic_store_n(&heap_live, marked, __ATOMIC_RELAXED);
+	__atomic_store_n(&heap_marked, marked, __ATOMIC_RELAXED);
 	gcpace();
 	tend = nanotime();
 	pause = (uint64_t)(tend - tstw);
@@ -1592,18 +2217,25 @@ NO_SANITIZE static void gc_run(bool forced, uint32_t seen)
 				 __ATOMIC_RELAXED);
 	}
 	starttheworld_gc();
-	GORO_PROBE3(gc_end, n + 1, pause, GORO_PROBE_REG(sweep_marked));
+	GORO_PROBE3(gc_end, n + 1, pause, GORO_PROBE_REG(marked));
+	if (conc)
+		dirty_end();
 	goro_sema_release(&worldsema, false);
 	if (debug.gctrace)
-		gctrace(n + 1, t0, tconc, tstw, tsweep, tend, before,
-			sweep_marked, nfinq, forced);
+		gctrace(n + 1, t0, tsweep, tconc, tstw, tend, before, marked,
+			nfinq, forced, conc);
 	if (nfinq)
 		wakefing();
 	if (memlimit != INT64_MAX) {
 		uint64_t used = mheap_retained();
 
-		if (used > (uint64_t)memlimit)
-			mheap_scavenge(used - (uint64_t)memlimit, true);
+		if (used > (uint64_t)memlimit) {
+			/* what this cycle freed is free only once swept */
+			sweep_finish();
+			used = mheap_retained();
+			if (used > (uint64_t)memlimit)
+				mheap_scavenge(used - (uint64_t)memlimit, true);
+		}
 	}
 }
 
@@ -1623,11 +2255,9 @@ void gc_maybe_start(void)
 	uint32_t seen = __atomic_load_n(&num_gc, __ATOMIC_ACQUIRE);
 
 	/* a concurrent mark is on: allocation goes on meanwhile, and pays
-	 * with marking work once over the goal */
+	 * with marking work (gc_assist) */
 	if (__atomic_load_n(&gcphase, __ATOMIC_RELAXED) != GC_OFF) {
-		if (__atomic_load_n(&heap_live, __ATOMIC_RELAXED) >
-		    __atomic_load_n(&next_gc, __ATOMIC_RELAXED))
-			gc_assist();
+		gc_assist();
 		return;
 	}
 	if (unlikely(debug.gcstress)) {
@@ -1652,6 +2282,9 @@ GORO_API int goro_gc(void)
 	if (!can_collect())
 		return -EPERM;
 	gc_run(true, 0);
+	/* as Go's runtime.GC: the sweep is complete on return, so the
+	 * memory statistics and the freed objects' poison are final */
+	sweep_finish();
 	return 0;
 }
 
@@ -1686,8 +2319,8 @@ GORO_API void goro_read_memstats(struct goro_memstats *st)
 	malloc_init_public();
 	memset(st, 0, sizeof(*st));
 	malloc_stats(&nmalloc, &nbytes);
-	fr = __atomic_load_n(&nfree, __ATOMIC_RELAXED);
-	frb = __atomic_load_n(&freed_bytes, __ATOMIC_RELAXED);
+	fr = __atomic_load_n(&sweep_nfreed, __ATOMIC_RELAXED);
+	frb = __atomic_load_n(&sweep_freed, __ATOMIC_RELAXED);
 	st->mallocs = nmalloc;
 	st->frees = fr;
 	st->total_alloc = nbytes;

@@ -168,6 +168,7 @@ static uintptr_t arena_map(size_t n)
 		__atomic_store_n(&arena_l1[a >> ARENA_SHIFT], ha,
 				 __ATOMIC_RELEASE);
 	}
+	gc_arena_mapped(base, n);	/* dirty-page tracking (mgc.c) */
 	mheap_->sys += n;
 	mheap_->released += n;		/* untouched: costs no memory yet */
 	if (!mheap_->arena_hi || base < mheap_->arena_lo)
@@ -244,6 +245,15 @@ struct mspan *mheap_alloc(uintptr_t npages, uint8_t spanclass, bool large)
 
 	lock(&mheap_->lock);
 	s = freelist_find(npages);
+	if (!s && !sweep_done()) {
+		/* garbage not swept yet may free what is needed: sweep some
+		 * before the heap grows (Go's mheap.reclaim); lock order puts
+		 * the centrals' locks before ours */
+		unlock(&mheap_->lock);
+		sweep_reclaim(npages);
+		lock(&mheap_->lock);
+		s = freelist_find(npages);
+	}
 	if (s) {
 		spanlist_del(freelist_for(s->npages), s);
 	} else {
@@ -277,6 +287,7 @@ struct mspan *mheap_alloc(uintptr_t npages, uint8_t spanclass, bool large)
 	s->incache = false;
 	s->ab = 0;
 	memset(s->bits, 0, sizeof(s->bits));
+	__atomic_store_n(&s->sweepgen, mheap_->sweepgen, __ATOMIC_RELAXED);
 	if (large) {
 		s->elemsize = (uint32_t)((npages << PAGE_SHIFT) > UINT32_MAX ?
 					 UINT32_MAX : npages << PAGE_SHIFT);
@@ -284,7 +295,7 @@ struct mspan *mheap_alloc(uintptr_t npages, uint8_t spanclass, bool large)
 		s->divmul = 0;
 		s->freeindex = 1;	/* the object is allocated */
 		s->nalloc = 1;
-		spanlist_push(&mheap_->large, s);
+		spanlist_push(&mheap_->large[sweep_swept_idx()], s);
 	} else {
 		s->elemsize = class_to_size[spanclass_sizeclass(spanclass)];
 		s->nelems = (uint32_t)((npages << PAGE_SHIFT) / s->elemsize);

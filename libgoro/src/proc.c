@@ -1931,6 +1931,13 @@ static void stoptheworld(void)
 		sched.stopwait--;
 	}
 	wait = sched.stopwait > 0;
+	/* Go's preemptall: ask every running goroutine to stop now, not
+	 * when its time slice ends (the collector's pause waits for it) */
+	for (int32_t i = 0; wait && i < gomaxprocs; i++)
+		if (allp[i] != mp->p &&
+		    __atomic_load_n(&allp[i]->status, __ATOMIC_ACQUIRE) ==
+		    P_RUNNING)
+			preempt_p(allp[i]);
 	unlock(&sched.lock);
 	if (wait) {
 		notesleep(&sched.stopnote);

@@ -618,9 +618,12 @@ struct debugvars {
 	int32_t gctrace;	/* 1: a line per collection (mgc.c) */
 	int32_t gcstress;	/* N: collect every N goro_allocs (mgc.c) */
 	int32_t handoffprobe;	/* us: sleep inside P sections (tests) */
-	int32_t gcconc;		/* 0 stop-the-world mark, 1 concurrent when
-				 * soft-dirty works, 2 concurrent with every
-				 * page taken as dirty (tests) (mgc.c) */
+	int32_t gcconc;		/* -1 (unset): concurrent mark with uffd-wp
+				 * where it works, else stop-the-world; 0
+				 * stop-the-world; 1 uffd-wp, else soft-dirty;
+				 * 2 every page taken as written (tests); 3
+				 * soft-dirty only (mgc.c) */
+	int32_t gcblack;	/* 1: allocate black during a mark (mgc.c) */
 };
 extern struct debugvars debug;
 void parsedebugvars(void);
@@ -663,6 +666,7 @@ static inline void preempt_check(void)
 }
 void sysmon_start(void);
 void handoffp(struct p *pp);
+void preempt_p(struct p *pp);
 extern uint32_t signal_gen;
 void signal_sync_mask_slow(struct m *mp, uint32_t gen);
 /* Unblock on this M the signals goro_signal_notify added since it last

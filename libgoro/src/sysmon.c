@@ -78,6 +78,22 @@ static void preemptone(struct p *pp)
 	syscall(SYS_tgkill, pid, tid, preempt_signo);
 }
 
+/* Stop-the-world (proc.c, sched.lock held): the goroutine running on
+ * pp yields at its next safe point, or at once where it can be
+ * preempted asynchronously. */
+void preempt_p(struct p *pp)
+{
+	struct m *mp = __atomic_load_n(&pp->m, __ATOMIC_ACQUIRE);
+	int tid;
+
+	if (!mp)
+		return;
+	/* the handler sets g->preempt where it cannot switch at once */
+	tid = __atomic_load_n(&mp->tid, __ATOMIC_RELAXED);
+	if (tid > 0)
+		syscall(SYS_tgkill, getpid(), tid, preempt_signo);
+}
+
 /* Is there nothing for a retaken P to do, with others ready to help? */
 static bool syscall_p_unneeded(struct p *pp, struct sysmontick *pd,
 			       int64_t now)

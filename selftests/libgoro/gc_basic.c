@@ -1,17 +1,26 @@
 // SPDX-License-Identifier: MIT
 /*
  * gc_basic: the collector's roots and its freeing.  Objects reachable
- * only from a parked goroutine's stack, a global, a channel buffer, a
- * queued timer's argument, a goro_add_root range, or through an
- * interior pointer survive collections with their contents; objects
- * nobody reaches are freed, which their finalizers prove.
+ * only from a parked goroutine's stack, a register of a goroutine
+ * preempted while it spins, a global, a shared library's global, a
+ * channel buffer, a queued timer's argument, a goro_add_root range, or
+ * through an interior pointer survive collections with their contents;
+ * objects nobody reaches are freed, which their finalizers prove.  The
+ * heaps here are small, which the default collector marks with the
+ * world stopped: the tests ask for the concurrent mark (gcconc=1:
+ * userfaultfd's write-protect, else soft-dirty bits) unless GORODEBUG
+ * says otherwise.
  *
  * Objects meant to die are made on a goroutine that exits before the
  * collection: a conservative collector may keep an object alive from a
  * stale stack slot, but a dead goroutine's stack is not scanned at all.
  */
+#include <dlfcn.h>
+#include <limits.h>
+#include <libgen.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kselftest_harness.h"
 #include "sched_test.h"
@@ -19,6 +28,14 @@
 #define MS		(1000 * 1000LL)
 #define PATTERN		0x5a5a5a5a12345678ULL
 #define OBJWORDS	32
+
+__attribute__((constructor)) static void want_concurrent_mark(void)
+{
+	const char *d = getenv("GORODEBUG");
+
+	if (!d || !strstr(d, "gcconc"))
+		gorodebug_add("gcconc=1");
+}
 
 static int nfinalized;
 static uintptr_t finalized_addr[64];
@@ -427,6 +444,124 @@ TEST(syscall_register_root)
 	ASSERT_EQ(0, goro_main(syscall_main, NULL));
 	ASSERT_EQ(0, sys_final);
 	ASSERT_EQ(1, sys_ok);
+}
+
+/* ---- a register of a goroutine preempted while it spins ---------------- */
+
+#define GCSPIN	__attribute__((section("gc_spin"), noinline))
+extern char __start_gc_spin[], __stop_gc_spin[];
+
+static uintptr_t spin_hidden;		/* ~pointer: not a root */
+static int spin_stop, spin_started;	/* atomic */
+static int spin_ok = -1, spin_final = -1;
+
+/* The object's only pointer sits in r12 while the goroutine spins with
+ * no call, in text the preemption signal may interrupt: a collection
+ * stops it there, and only the registers preempt.S saved on its stack
+ * hold the pointer. */
+GCSPIN static uintptr_t spin_with_reg(void)
+{
+	register uintptr_t p asm("r12") = ~spin_hidden;
+
+	spin_hidden = 0;
+	__asm__ volatile("" : "+r"(p));
+	__atomic_store_n(&spin_started, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&spin_stop, __ATOMIC_RELAXED))
+		__asm__ volatile("" : "+r"(p));
+	return p;
+}
+
+static void make_spinobj(void *arg)
+{
+	(void)arg;
+	spin_hidden = ~(uintptr_t)newobj(81);
+}
+
+static void spinner(void *arg)
+{
+	uintptr_t p = spin_with_reg();
+
+	spin_ok = objok((uint64_t *)p, 81);
+	goro_chan_send(arg, &spin_ok);
+}
+
+static void spin_main(void *arg)
+{
+	struct goro_chan *done = goro_chan_make(sizeof(int), 1);
+	int v;
+
+	(void)arg;
+	run(make_spinobj, NULL);
+	go(spinner, done);
+	while (!__atomic_load_n(&spin_started, __ATOMIC_ACQUIRE))
+		goro_sleep(MS);
+	for (int i = 0; i < 4; i++) {
+		goro_gc();
+		churn();
+	}
+	spin_final = __atomic_load_n(&nfinalized, __ATOMIC_RELAXED);
+	__atomic_store_n(&spin_stop, 1, __ATOMIC_RELAXED);
+	goro_chan_recv(done, &v);
+}
+
+TEST(preempted_register_root)
+{
+	/* the sanitizer builds preempt only at calls into the runtime: a
+	 * goroutine spinning with no call would hold the pause forever */
+	if (SANITIZED)
+		SKIP(return, "no asynchronous preemption in this build");
+	ASSERT_EQ(0, goro_preempt_allow_text(__start_gc_spin, __stop_gc_spin));
+	ASSERT_EQ(0, goro_main(spin_main, NULL));
+	goro_preempt_allow_text(NULL, NULL);
+	ASSERT_EQ(0, spin_final);
+	ASSERT_EQ(1, spin_ok);
+}
+
+/* ---- a shared library's global ----------------------------------------- */
+
+static void **shlib_slot;
+static int shlib_ok = -1, shlib_freed = -1;
+
+static void make_shlibobj(void *arg)
+{
+	(void)arg;
+	*shlib_slot = newobj(91);
+}
+
+static void shlib_main(void *arg)
+{
+	(void)arg;
+	run(make_shlibobj, NULL);
+	for (int i = 0; i < 4; i++) {
+		goro_gc();
+		churn();
+	}
+	shlib_ok = !nfinalized && objok(*shlib_slot, 91);
+	*shlib_slot = NULL;
+	shlib_freed = gc_until_finalized(1) == 1;
+}
+
+TEST(shared_library_global)
+{
+	char exe[PATH_MAX], path[PATH_MAX + 32];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	void *h;
+
+	/* dlopen needs the dynamic builds (ASan, TSan); the plain one is
+	 * static */
+	if (!SANITIZED || n <= 0)
+		SKIP(return, "static executable");
+	exe[n] = 0;
+	snprintf(path, sizeof(path), "%s/../libgc_shlib.so", dirname(exe));
+	h = dlopen(path, RTLD_NOW);
+	if (!h)
+		SKIP(return, "libgc_shlib.so not built");
+	/* loaded after the runtime started: not a segment it tracks */
+	shlib_slot = dlsym(h, "gc_shlib_slot");
+	ASSERT_NE(NULL, shlib_slot);
+	ASSERT_EQ(0, goro_main(shlib_main, NULL));
+	ASSERT_EQ(1, shlib_ok);
+	ASSERT_EQ(1, shlib_freed);
 }
 
 /* ---- finalizer API errors and removal -------------------------------- */

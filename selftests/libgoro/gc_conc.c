@@ -3,9 +3,11 @@
  * gc_conc: the concurrent mark against mutators that hide objects from
  * it.  Two goroutines (on two Ps when there are two) keep an old graph
  * of holders that the collector scans early in each mark, and over and
- * over store a fresh object (with a fresh child) into a holder, or move
- * a holder's kid into another holder, each time dropping the only
- * other reference.  A third goroutine forces collections one after another
+ * over store a fresh object (with a fresh child) into a holder, move a
+ * holder's kid into another holder, or move it onto their own stack
+ * (clearing the holder's slot) and later back into another holder,
+ * each time dropping the only other reference: the lost-object race of
+ * a mark without a barrier.  A third goroutine forces collections one after another
  * meanwhile, and an old ballast list keeps each mark long enough for
  * the mutators to run inside it.
  *
@@ -16,11 +18,13 @@
  * slot zeroed or reused), or its finalizer runs while it is still
  * linked ("alive" set), or ASan reports the use after free.
  *
- * It runs twice: with GORODEBUG=gcconc=1 (the concurrent mark with
- * soft-dirty tracking where the kernel has it - the VM's kernels do -
- * and the stop-the-world mark otherwise) and with gcconc=2 (a
- * concurrent mark that rescans every heap page), so that the
- * concurrent machinery runs on any kernel.
+ * It runs four ways: by default (the concurrent mark with userfaultfd's
+ * write-protect where the kernel has it - 6.7+: this host and the VM's
+ * 6.12 - and the stop-the-world mark otherwise), with gcblack=1
+ * (allocation black during the mark), with gcconc=3 (soft-dirty bits
+ * where the kernel has them - the VM's 6.1 - and stop-the-world
+ * otherwise) and with gcconc=2 (a concurrent mark that rescans every
+ * heap page), so that the concurrent machinery runs on any kernel.
  */
 #include "kselftest_harness.h"
 #include "sched_test.h"
@@ -133,21 +137,42 @@ static void drop(struct cnode *c)
 		__atomic_store_n(&c->alive, 0, __ATOMIC_RELAXED);
 }
 
+#define NSTASH	8
+
 static void mutator(void *arg)
 {
 	struct mut *m = arg;
 	uint64_t r = (uint64_t)m->idx + 7, id = (uint64_t)(m->idx + 1) << 40;
+	/* kids held only here, on this goroutine's stack, for a while */
+	struct cnode *volatile stash[NSTASH] = { NULL };
 
 	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
 		struct holder *a, *b;
-		int ka, kb;
+		int ka, kb, ks;
 
 		r = mix(r + 0x9e37);
 		a = m->hold[r % NHOLD];
 		b = m->hold[(r >> 20) % NHOLD];
 		ka = (int)(r >> 40) % NKIDS;
 		kb = (int)(r >> 50) % NKIDS;
-		if (r & (1ULL << 60)) {
+		ks = (int)(r >> 56) % NSTASH;
+		if ((r & (3ULL << 61)) == (3ULL << 61)) {
+			/* hide: b's kid lives only on our stack, then back
+			 * into a: a scanned holder loses its only pointer
+			 * while it is marked, and another gets it later */
+			struct cnode *c = stash[ks];
+
+			if (!c) {
+				stash[ks] = b->kid[kb];
+				b->kid[kb] = NULL;
+			} else {
+				stash[ks] = NULL;
+				if (!cnode_ok(c))
+					m->bad++;
+				drop(a->kid[ka]);
+				a->kid[ka] = c;
+			}
+		} else if (r & (1ULL << 60)) {
 			/* a fresh object into an old, scanned holder */
 			struct cnode *c = cnode_new(++id);
 
@@ -170,6 +195,11 @@ static void mutator(void *arg)
 		if (!(m->iters & 4095))
 			goro_yield();
 	}
+	for (int i = 0; i < NSTASH; i++)
+		if (stash[i]) {
+			m->bad += !cnode_ok(stash[i]);
+			drop(stash[i]);
+		}
 	for (int i = 0; i < NHOLD; i++)
 		m->bad += verify_holder(m->hold[i], &m->checked);
 	goro_waitgroup_done(m->wg);
@@ -283,7 +313,17 @@ static void run(struct __test_metadata *_metadata, const char *gorodebug)
 
 TEST(mutate_during_mark)
 {
-	run(_metadata, "gcconc=1");
+	run(_metadata, NULL);
+}
+
+TEST(mutate_during_mark_black)
+{
+	run(_metadata, "gcblack=1");
+}
+
+TEST(mutate_during_mark_softdirty)
+{
+	run(_metadata, "gcconc=3");
 }
 
 TEST(mutate_during_mark_all_pages)

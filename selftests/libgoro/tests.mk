@@ -56,3 +56,12 @@ $(LGT_EPOLL): $(O)/selftests/libgoro/epoll/%: $(O)/selftests/libgoro/%
 	@printf '#!/bin/sh\n# %s on the epoll poller\nGORODEBUG="$${GORODEBUG:+$$GORODEBUG,}netpoll=epoll" exec %s "$$@"\n' \
 		$(notdir $@) $< >$@
 	@chmod +x $@
+
+# A shared object with a global, dlopen'd by gc_basic's dynamic builds
+# (ASan, TSan): a shared library's data segment is a root.
+LGT_SHLIB	:= $(O)/selftests/libgoro/libgc_shlib.so
+SELFTESTS	+= $(LGT_SHLIB)
+
+$(LGT_SHLIB): selftests/libgoro/shlib/gc_shlib.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -fPIC -shared -o $@ $<
