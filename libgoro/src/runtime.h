@@ -487,10 +487,18 @@ static inline void runqput(struct p *pp, struct g *gp, bool next)
 	if (next) {
 		struct g *old = __atomic_load_n(&pp->runnext, __ATOMIC_RELAXED);
 
-		while (!__atomic_compare_exchange_n(&pp->runnext, &old, gp,
-						    false, __ATOMIC_RELEASE,
-						    __ATOMIC_RELAXED))
-			;
+		/*
+		 * Only the owner makes runnext non-NULL, and thieves only
+		 * CAS a non-NULL value to NULL: an empty runnext stays
+		 * empty until this store, so it needs no locked operation
+		 * (a channel ping-pong readies into an empty one at every
+		 * hop).  A full one may be stolen meanwhile: exchange.
+		 */
+		if (likely(!old)) {
+			__atomic_store_n(&pp->runnext, gp, __ATOMIC_RELEASE);
+			return;
+		}
+		old = __atomic_exchange_n(&pp->runnext, gp, __ATOMIC_ACQ_REL);
 		if (!old)
 			return;
 		gp = old;
