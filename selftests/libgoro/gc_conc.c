@@ -66,6 +66,7 @@ struct mut {
 	int idx;
 	struct holder **hold;	/* goro_alloc'd, old */
 	long iters, bad, checked, made, nfin;
+	long progress;		/* atomic: iters, for conc_main's loop */
 	struct goro_waitgroup *wg;
 };
 
@@ -189,9 +190,12 @@ static void mutator(void *arg)
 			a->kid[ka] = b->kid[kb];
 			b->kid[kb] = NULL;
 		}
-		if (!(++m->iters & 1023))
+		if (!(++m->iters & 1023)) {
 			m->bad += verify_holder(m->hold[(r >> 8) % NHOLD],
 						&m->checked);
+			__atomic_store_n(&m->progress, m->iters,
+					 __ATOMIC_RELAXED);
+		}
 		if (!(m->iters & 4095))
 			goro_yield();
 	}
@@ -215,6 +219,16 @@ static void collector(void *arg)
 		goro_sleep(2 * 1000 * 1000);
 	}
 	goro_waitgroup_done(arg);
+}
+
+/* what run() asserts of the mutators and the frees, seen so far */
+static bool enough_work(const struct goro_memstats *st)
+{
+	for (int i = 0; i < 2; i++)
+		if (__atomic_load_n(&muts[i].progress, __ATOMIC_RELAXED) <=
+		    2 * 10000)
+			return false;
+	return st->frees > st0.frees + 2 * 10000;
 }
 
 static void setup(struct mut *m, int idx, struct goro_waitgroup *wg)
@@ -253,14 +267,16 @@ static void conc_main(void *arg)
 	go(collector, &cwg);
 	for (int i = 0; i < 2; i++)
 		go(mutator, &muts[i]);
-	/* at least RUN_NS and 6 collections (slow machines, emulators),
-	 * at most a minute */
+	/* at least RUN_NS, 6 collections and the work run() asserts (slow
+	 * machines, emulators, a KASAN kernel's write-protect faults), at
+	 * most a minute */
 	t0 = goro_nanotime();
 	for (;;) {
 		int64_t el = goro_nanotime() - t0;
 
 		goro_read_memstats(&st1);
-		if ((el >= RUN_NS && st1.num_gc - st0.num_gc >= 6) ||
+		if ((el >= RUN_NS && st1.num_gc - st0.num_gc >= 6 &&
+		     enough_work(&st1)) ||
 		    el >= 60 * 1000 * 1000 * 1000LL)
 			break;
 		goro_sleep(10 * 1000 * 1000);
