@@ -60,6 +60,10 @@ static const struct dbgvar {
 	{ "gcstress",	 &debug.gcstress,    0, 1000000 },
 	{ "gcconc",	 &debug.gcconc,	     0, 2 },
 	{ "netpoll",	 &debug_netpoll,     0, 2 },	/* or by name */
+	{ "netpollaccept", &debug_netpollaccept, 0, 1 },
+	{ "netpollrecv", &debug_netpollrecv, 0, 1 },
+	{ "netpollbufs", &debug_netpollbufs, 8, 32768 },
+	{ "netpollshortread", &debug_netpollshortread, 0, 1 },
 };
 
 static const char *const waitreasons[WAIT_REASON_MAX] = {
