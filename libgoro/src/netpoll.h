@@ -137,8 +137,10 @@ extern int32_t debug_netpoll;
 extern int32_t debug_netpollaccept, debug_netpollrecv, debug_netpollbufs;
 /* GORODEBUG=netpollshortread=0: always try the read (net.c). */
 extern int32_t debug_netpollshortread;
-/* Which of those run, once io_uring is up: bit 0 accept, bit 1 recv. */
+/* Which of those run, once io_uring is up: bit 0 accept, bit 1 recv;
+ * and the provided buffers in the kernel's ring of how many (tests). */
 int netpoll_uring_features(void);
+void netpoll_uring_bufstat(int32_t *nfree, uint32_t *total);
 int32_t netpoll_mode_byname(const char *s);
 
 /* Descriptors are 64-byte aligned: a poller may tag its requests'

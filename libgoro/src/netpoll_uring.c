@@ -923,6 +923,12 @@ int netpoll_uring_features(void)
 	return (uring_accept_ok() ? 1 : 0) | (uring_recv_ok() ? 2 : 0);
 }
 
+void netpoll_uring_bufstat(int32_t *nfree, uint32_t *total)
+{
+	*nfree = __atomic_load_n(&bufs_free, __ATOMIC_RELAXED);
+	*total = nbufs;
+}
+
 const struct netpoll_ops netpoll_uring_ops = {
 	.name	= "uring",
 	.init	= uring_init,
