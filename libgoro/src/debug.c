@@ -63,6 +63,7 @@ static const struct dbgvar {
 	{ "netpollaccept", &debug_netpollaccept, 0, 1 },
 	{ "netpollrecv", &debug_netpollrecv, 0, 1 },
 	{ "netpollbufs", &debug_netpollbufs, 8, 32768 },
+	{ "netpollcoop", &debug_netpollcoop, 0, 1 },
 	{ "netpollshortread", &debug_netpollshortread, 0, 1 },
 };
 

@@ -81,6 +81,19 @@
  * would save nothing per completion, and registering each socket would
  * cost an io_uring_register call per connection (performance.rst).
  *
+ * Task work.  The kernel completes a request in the task that submitted
+ * it: a receive's data is copied, and its CQE posted, by task work of
+ * the M that armed it, which the kernel wakes if it sleeps and, by
+ * default, interrupts (an IPI) if it runs.  The interrupt makes the
+ * receive run at once, often while the sender's CPU still holds the
+ * socket's lock (perf shows the spin); IORING_SETUP_COOP_TASKRUN
+ * (GORODEBUG=netpollcoop=1) lets a running M get to it at its next
+ * entry into the kernel instead - a syscall, or at worst the next timer
+ * tick if it runs a goroutine that makes none.  It measured a few per
+ * cent of CPU per request, within the noise of requests per second, so
+ * it stays off rather than add up to a tick of latency behind a busy M
+ * (performance.rst).
+ *
  * Concurrency.  The submission queue is shared by every M: sqlock
  * serialises the SQE writers (attach, close, arm, re-arm, break).  The
  * completion queue has one reaper at a time, `cqowner`: the blocking
@@ -149,6 +162,7 @@ enum {
 int32_t debug_netpollaccept = 1;
 int32_t debug_netpollrecv = 1;
 int32_t debug_netpollbufs = 512;
+int32_t debug_netpollcoop;
 
 static struct io_uring ring;
 static struct rtlock sqlock;
@@ -904,7 +918,14 @@ static int uring_init(void)
 	};
 	int err;
 
+	if (debug_netpollcoop)	/* 5.19: else retried without */
+		params.flags |= IORING_SETUP_COOP_TASKRUN;
 	err = io_uring_queue_init_params(URING_SQ_ENTRIES, &ring, &params);
+	if (err == -EINVAL && debug_netpollcoop) {
+		params.flags &= ~IORING_SETUP_COOP_TASKRUN;
+		err = io_uring_queue_init_params(URING_SQ_ENTRIES, &ring,
+						 &params);
+	}
 	if (err < 0)
 		return err;
 	if (!(params.features & IORING_FEAT_EXT_ARG) ||

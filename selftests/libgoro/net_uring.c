@@ -212,6 +212,15 @@ TEST(short_reads_and_reads_spanning_buffers)
 	ASSERT_CHECKS();
 }
 
+/* The same with IORING_SETUP_COOP_TASKRUN: the task work of a running
+ * M waits for its next entry into the kernel, never for good. */
+TEST(short_reads_with_coop_taskrun)
+{
+	gorodebug_add("netpollcoop=1");
+	ASSERT_EQ(0, goro_main(span_main, NULL));
+	ASSERT_CHECKS();
+}
+
 /* Data already received into buffers, then a reset: the data first,
  * then -ECONNRESET once, then EOF; no buffer kept. */
 static void reset_main(void *arg)
