@@ -133,8 +133,8 @@ enum { NETPOLL_AUTO, NETPOLL_URING, NETPOLL_EPOLL };
 extern int32_t debug_netpoll;
 /* GORODEBUG=netpollaccept=0, netpollrecv=0, netpollbufs=N: io_uring's
  * multishot accept, its provided-buffer receives and how many buffers
- * (netpoll_uring.c; 1: where the kernel has them); netpollcoop=1:
- * IORING_SETUP_COOP_TASKRUN (off by default). */
+ * (netpoll_uring.c; 1: where the kernel has them); netpollcoop=0:
+ * without IORING_SETUP_COOP_TASKRUN. */
 extern int32_t debug_netpollaccept, debug_netpollrecv, debug_netpollbufs;
 extern int32_t debug_netpollcoop;
 /* GORODEBUG=netpollshortread=0: always try the read (net.c). */

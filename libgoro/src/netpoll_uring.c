@@ -83,16 +83,17 @@
  *
  * Task work.  The kernel completes a request in the task that submitted
  * it: a receive's data is copied, and its CQE posted, by task work of
- * the M that armed it, which the kernel wakes if it sleeps and, by
- * default, interrupts (an IPI) if it runs.  The interrupt makes the
- * receive run at once, often while the sender's CPU still holds the
- * socket's lock (perf shows the spin); IORING_SETUP_COOP_TASKRUN
- * (GORODEBUG=netpollcoop=1) lets a running M get to it at its next
- * entry into the kernel instead - a syscall, or at worst the next timer
- * tick if it runs a goroutine that makes none.  It measured a few per
- * cent of CPU per request, within the noise of requests per second, so
- * it stays off rather than add up to a tick of latency behind a busy M
- * (performance.rst).
+ * the M that armed it.  By default the kernel interrupts that M with an
+ * IPI if it is running (TWA_SIGNAL), which on this VM host cost more
+ * than the receive saved: the io_uring server used 13 us of CPU per echo
+ * request where epoll used 7, and perf showed the receive, run at once,
+ * spinning on the socket lock the sender's CPU still held.  So the ring
+ * is set up with IORING_SETUP_COOP_TASKRUN (5.19; retried without where
+ * refused): a sleeping M is still woken for its task work, a running M
+ * gets to it at its next entry into the kernel - a syscall, which an M
+ * doing I/O makes all the time, or at worst the next timer tick or the
+ * sysmon's preemption signal if it runs a goroutine that makes none
+ * (net_uring tests that bound).  GORODEBUG=netpollcoop=0 turns it off.
  *
  * Concurrency.  The submission queue is shared by every M: sqlock
  * serialises the SQE writers (attach, close, arm, re-arm, break).  The
@@ -162,7 +163,7 @@ enum {
 int32_t debug_netpollaccept = 1;
 int32_t debug_netpollrecv = 1;
 int32_t debug_netpollbufs = 512;
-int32_t debug_netpollcoop;
+int32_t debug_netpollcoop = 1;
 
 static struct io_uring ring;
 static struct rtlock sqlock;

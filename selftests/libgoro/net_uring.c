@@ -212,13 +212,83 @@ TEST(short_reads_and_reads_spanning_buffers)
 	ASSERT_CHECKS();
 }
 
-/* The same with IORING_SETUP_COOP_TASKRUN: the task work of a running
- * M waits for its next entry into the kernel, never for good. */
-TEST(short_reads_with_coop_taskrun)
+/* The same without IORING_SETUP_COOP_TASKRUN (the kernel interrupts a
+ * running M for its task work). */
+TEST(short_reads_without_coop_taskrun)
 {
-	gorodebug_add("netpollcoop=1");
+	gorodebug_add("netpollcoop=0");
 	ASSERT_EQ(0, goro_main(span_main, NULL));
 	ASSERT_CHECKS();
+}
+
+/*
+ * With IORING_SETUP_COOP_TASKRUN a receive completes in the task work
+ * of the M that armed it when that M next enters the kernel.  Here the
+ * M that armed it then spins in a goroutine that makes no syscall for
+ * 300 ms, while another goroutine waits on the socket: the data must
+ * still reach it soon - at the spinning M's next timer tick or
+ * preemption signal - not when the spin ends.
+ */
+static int busy_s, busy_c;
+static bool busy_stop;
+static int64_t busy_lat;
+
+static void busy_spinner(void *arg)
+{
+	char b;
+	int64_t end;
+	volatile unsigned long x = 0;
+
+	(void)arg;
+	/* arm the receive from this goroutine's M */
+	CHECK_EQ(0, goro_set_deadline(busy_s, goro_nanotime() + 5 * MS,
+				      GORO_DEADLINE_READ));
+	CHECK_EQ(-ETIMEDOUT, goro_read(busy_s, &b, 1));
+	CHECK_EQ(0, goro_set_deadline(busy_s, 0, GORO_DEADLINE_READ));
+	end = goro_nanotime() + 300 * MS;
+	while (goro_nanotime() < end &&
+	       !__atomic_load_n(&busy_stop, __ATOMIC_ACQUIRE))
+		x++;	/* the vDSO clock: no syscall */
+}
+
+static void busy_reader(void *arg)
+{
+	char b;
+	int64_t t0;
+
+	(void)arg;
+	goro_sleep(20 * MS);	/* the spinner armed and spins */
+	t0 = goro_nanotime();
+	CHECK_EQ(1, goro_write(busy_c, "z", 1));
+	CHECK_EQ(1, goro_read(busy_s, &b, 1));
+	busy_lat = goro_nanotime() - t0;
+	__atomic_store_n(&busy_stop, true, __ATOMIC_RELEASE);
+}
+
+static void busy_main(void *arg)
+{
+	static struct goro_waitgroup wg;
+
+	(void)arg;
+	goro_set_maxprocs(2);
+	listen_lo();
+	pair(&busy_c, &busy_s);
+	goro_waitgroup_add(&wg, 1);
+	go(busy_spinner, NULL);
+	busy_reader(NULL);
+	goro_sleep(10 * MS);
+	CHECK_EQ(0, goro_close(busy_s));
+	CHECK_EQ(0, goro_close(busy_c));
+	CHECK_EQ(0, goro_close(lfd));
+	(void)wg;
+}
+
+TEST(data_reaches_a_reader_while_the_arming_m_spins)
+{
+	ASSERT_EQ(0, goro_main(busy_main, NULL));
+	ASSERT_CHECKS();
+	TH_LOG("data read %lld us after the write", (long long)(busy_lat / 1000));
+	ASSERT_LT(busy_lat, 100 * MS);
 }
 
 /* Data already received into buffers, then a reset: the data first,
