@@ -15,7 +15,9 @@
  * BENCH_ACCEPT_SECONDS (3) after a 0.3 s warm-up; the reply is checked.
  * Lines: "bench accept/cps: LABEL=V conn/s", then p50 and p99 of the
  * time from socket() to the last reply byte, in microseconds (keys
- * accept/p50, accept/p99; the epoll run adds /epoll to each key).
+ * accept/p50, accept/p99), and the server's CPU time per connection
+ * over the measured window (accept/cpu, us/conn; the epoll run adds
+ * /epoll to each key).
  *
  * TIME_WAIT.  Tens of thousands of connections a second over loopback
  * would use up the ephemeral ports within a run if either side kept its
@@ -151,6 +153,7 @@ static int client(const char *hostport, const char *label, const char *sfx)
 	double secs = env_long("BENCH_ACCEPT_SECONDS", 3);
 	const char *colon = strrchr(hostport, ':');
 	uint64_t measured = 0;
+	int64_t cpu0, cpu1;
 
 	if (!colon || nthreads < 1 || nthreads > MAXTHREADS || secs <= 0)
 		return 2;
@@ -164,6 +167,13 @@ static int client(const char *hostport, const char *label, const char *sfx)
 		if (pthread_create(&workers[t].tid, NULL, client_thread,
 				   &workers[t]))
 			return 1;
+	/* the server's CPU over the window the connections are counted in */
+	while (now_ns() < t_warm)
+		usleep(1000);
+	cpu0 = bench_server_cpu_ns();
+	while (now_ns() < t_end)
+		usleep(1000);
+	cpu1 = bench_server_cpu_ns();
 	for (long t = 0; t < nthreads; t++) {
 		pthread_join(workers[t].tid, NULL);
 		measured += workers[t].measured;
@@ -180,6 +190,10 @@ static int client(const char *hostport, const char *label, const char *sfx)
 		       percentile(measured, nthreads, 0.50));
 		printf("bench accept/p99%s: %s=%.1f us\n", k, label,
 		       percentile(measured, nthreads, 0.99));
+		if (cpu0 >= 0 && cpu1 >= 0 && measured)
+			printf("bench accept/cpu%s: %s=%.2f us/conn\n", k,
+			       label, (double)(cpu1 - cpu0) / 1000 /
+			       (double)measured);
 	}
 	fflush(stdout);
 	return 0;

@@ -60,6 +60,40 @@ static inline int bench_listen_loopback(int wfd)
 	return lfd;
 }
 
+/* The network benchmarks' server: the goro child of bench_run_server,
+ * or (0: --client under a Go twin, which runs the client as its child)
+ * the parent. */
+static pid_t bench_server_pid;
+
+/* CPU time (user + system) the server has used so far, in ns, from
+ * /proc/PID/stat; -1 if unknown.  The client reads it around its
+ * measurement, so that each benchmark also reports what a request cost
+ * the server, which on a shared host is steadier than the rate. */
+static inline int64_t bench_server_cpu_ns(void)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	pid_t pid = bench_server_pid ? bench_server_pid : getppid();
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');	/* the name may hold spaces */
+	/* state ppid pgrp session tty tpgid flags minflt cminflt majflt
+	 * cmajflt utime stime */
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+			 "%llu %llu", &ut, &st) != 2)
+		return -1;
+	return (int64_t)((ut + st) * (1000000000ULL /
+				      (unsigned long long)sysconf(_SC_CLK_TCK)));
+}
+
 /*
  * The network benchmarks' driver: fork a goro server (server_main
  * writes its port, a uint16_t, to port_pipe[1]) with netpoll=poller
@@ -92,6 +126,7 @@ static inline int bench_run_server(void (*server_main)(void *),
 	if (read(port_pipe[0], &port, sizeof(port)) != sizeof(port))
 		return 1;
 	snprintf(hostport, sizeof(hostport), "127.0.0.1:%u", port);
+	bench_server_pid = pid;
 	err = client(hostport, "goro", sfx);
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);

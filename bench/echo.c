@@ -11,8 +11,9 @@
  * connections, each with one BENCH_ECHO_SIZE (64) byte request in
  * flight, for BENCH_ECHO_SECONDS (5) after a 0.5 s warm-up; every echoed
  * byte is checked.  Lines: "bench echo/rps: LABEL=V req/s", then p50
- * and p99 in microseconds (keys echo/p50, echo/p99; the epoll run adds
- * /epoll to each key).  The server runs in a child process (GORODEBUG
+ * and p99 in microseconds (keys echo/p50, echo/p99) and the server's
+ * CPU time per request over the whole run, warm-up included (echo/cpu,
+ * us/req; the epoll run adds /epoll to each key).  The server runs in a child process (GORODEBUG
  * picks its poller, added to any GORODEBUG given: kmod=0 or
  * kmodnetpoll=0 compare goro.ko's paths in the VM), so client and
  * server never share a runtime.
@@ -90,7 +91,7 @@ static int client(const char *hostport, const char *label, const char *sfx)
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	struct epoll_event evs[256];
 	const char *colon = strrchr(hostport, ':');
-	int64_t t_start, t_end, t_warm;
+	int64_t t_start, t_end, t_warm, cpu0, cpu1;
 	uint64_t done = 0, measured = 0;
 	int ep, one = 1;
 
@@ -110,6 +111,7 @@ static int client(const char *hostport, const char *label, const char *sfx)
 		}
 		epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev);
 	}
+	cpu0 = bench_server_cpu_ns();
 	t_start = now_ns();
 	t_warm = t_start + 500000000;
 	t_end = t_warm + (int64_t)(secs * 1e9);
@@ -148,6 +150,7 @@ static int client(const char *hostport, const char *label, const char *sfx)
 			send_req(c, size);
 		}
 	}
+	cpu1 = bench_server_cpu_ns();
 	for (long i = 0; i < nconns; i++)
 		close(conns[i].fd);
 	/* --client (the Go twin) answers for both goro keys */
@@ -160,9 +163,11 @@ static int client(const char *hostport, const char *label, const char *sfx)
 		       percentile(measured, 0.50));
 		printf("bench echo/p99%s: %s=%.1f us\n", k, label,
 		       percentile(measured, 0.99));
+		if (cpu0 >= 0 && cpu1 >= 0 && done)
+			printf("bench echo/cpu%s: %s=%.2f us/req\n", k, label,
+			       (double)(cpu1 - cpu0) / 1000 / (double)done);
 	}
 	fflush(stdout);
-	(void)done;
 	return 0;
 }
 

@@ -62,6 +62,11 @@ static const struct dbgvar {
 	{ "gcconc",	 &debug.gcconc,	     0, 3 },
 	{ "gcblack",	 &debug.gcblack,     0, 1 },
 	{ "netpoll",	 &debug_netpoll,     0, 2 },	/* or by name */
+	{ "netpollaccept", &debug_netpollaccept, 0, 1 },
+	{ "netpollrecv", &debug_netpollrecv, 0, 1 },
+	{ "netpollbufs", &debug_netpollbufs, 8, 32768 },
+	{ "netpollcoop", &debug_netpollcoop, 0, 1 },
+	{ "netpollshortread", &debug_netpollshortread, 0, 1 },
 };
 
 static const char *const waitreasons[WAIT_REASON_MAX] = {

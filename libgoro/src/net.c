@@ -91,6 +91,15 @@ SYSWRAP static int sys_getpeername(int fd)
 	return getpeername(fd, (struct sockaddr *)&ss, &len) < 0 ? -errno : 0;
 }
 
+/* A multishot accept gives no address: ask, as accept4 would have
+ * told.  A peer already gone leaves an empty address (len 0). */
+SYSWRAP static void sys_getpeername_into(int fd, struct sockaddr *addr,
+					 socklen_t *addrlen)
+{
+	if (getpeername(fd, addr, addrlen) < 0)
+		*addrlen = 0;
+}
+
 #define LISTEN_BACKLOG		4096
 #define ACCEPT_BACKOFF_MIN_MS	5
 #define ACCEPT_BACKOFF_MAX_MS	100
@@ -98,6 +107,30 @@ SYSWRAP static int sys_getpeername(int fd)
 /* ---------------------------------------------------------------------
  * Reads and writes
  * ------------------------------------------------------------------- */
+
+int32_t debug_netpollshortread = 1;
+
+/*
+ * rmu held.  A short read of a TCP socket emptied it: tcp_recvmsg
+ * copies until the caller's buffer is full or the receive queue is
+ * empty, so the next read(2) would find EAGAIN unless data came since,
+ * and data that comes makes an event (edge-triggered: the slot turns
+ * ready).  So wait for that event before reading again instead of
+ * paying for a read that fails - one syscall in three of a
+ * request/response exchange.  What else stops a read short with more
+ * to read - EOF or an error after the data, urgent data - makes the
+ * poller report PD_MODE_HUP first (rdhup), which ends the shortcut for
+ * the fd.  Unix sockets are left out: their reads stop short at every
+ * message that passes fds or credentials.  It pays on epoll, which
+ * polls the socket for each event; io_uring's poll reports the wake-up's
+ * key instead, and a socket's data wake-up carries EPOLLPRI
+ * (sock_def_readable), so there every event counts as PD_MODE_HUP and
+ * the shortcut stays off - its receives make no such read anyway.
+ */
+static bool read_would_block(struct polldesc *pd)
+{
+	return pd->rdrained && !__atomic_load_n(&pd->rdhup, __ATOMIC_ACQUIRE);
+}
 
 GORO_API ssize_t goro_read(int fd, void *buf, size_t len)
 {
@@ -111,7 +144,17 @@ GORO_API ssize_t goro_read(int fd, void *buf, size_t len)
 	if (n || !len)
 		goto out_unlock;
 	for (;;) {
-		n = sys_read(fd, buf, len);
+		/* io_uring's receives may hold data for us already */
+		n = pd_read(pd, buf, len);
+		if (n == -EOPNOTSUPP) {
+			if (read_would_block(pd))
+				n = -EAGAIN;
+			else
+				n = sys_read(fd, buf, len);
+			pd->rdrained = n > 0 && (size_t)n < len &&
+				       pd->kind & PD_KIND_TCP &&
+				       debug_netpollshortread;
+		}
 		if (n >= 0)
 			break;
 		if (n == -EINTR)
@@ -121,6 +164,7 @@ GORO_API ssize_t goro_read(int fd, void *buf, size_t len)
 		n = pd_wait(pd, PD_MODE_R);
 		if (n)
 			break;
+		pd->rdrained = false;	/* an event came: read */
 	}
 out_unlock:
 	goro_mutex_unlock(&pd->rmu);
@@ -183,15 +227,21 @@ GORO_API int goro_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 	goro_mutex_lock(&pd->rmu);
 	err = pd_prepare(pd, PD_MODE_R);
 	while (!err) {
-		nfd = sys_accept(fd, addr, addrlen);
+		/* io_uring's multishot accept may have queued one */
+		nfd = pd_accept(pd);
+		if (nfd >= 0 && addr && addrlen)
+			sys_getpeername_into(nfd, addr, addrlen);
+		else if (nfd == -EOPNOTSUPP)
+			nfd = sys_accept(fd, addr, addrlen);
 		if (nfd >= 0) {
 			int one = 1;
 
 			pd->backoff_ms = 0;
-			/* as Go; fails harmlessly on Unix sockets */
-			setsockopt(nfd, IPPROTO_TCP, TCP_NODELAY, &one,
-				   sizeof(one));
-			err = pd_attach_socket(nfd);
+			if (pd->kind & PD_KIND_TCP)	/* as Go */
+				setsockopt(nfd, IPPROTO_TCP, TCP_NODELAY, &one,
+					   sizeof(one));
+			err = pd_attach_socket(nfd, PD_KIND_STREAM |
+					       (pd->kind & PD_KIND_TCP));
 			if (err)
 				close(nfd);
 			else
@@ -411,7 +461,8 @@ GORO_API int goro_net_listen(const char *addr)
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0 ||
 	    listen(fd, LISTEN_BACKLOG) < 0)
 		goto out_errno;
-	err = pd_attach_socket(fd);
+	err = pd_attach_socket(fd, PD_KIND_LISTENER |
+			       (ss.ss_family != AF_UNIX ? PD_KIND_TCP : 0));
 	if (err)
 		goto out_close;
 	return fd;
@@ -438,7 +489,8 @@ GORO_API int goro_net_dial(const char *addr)
 	/* Go sets TCP_NODELAY on every TCP connection: so do we. */
 	if (ss.ss_family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	err = pd_attach_socket(fd);
+	err = pd_attach_socket(fd, PD_KIND_STREAM |
+			       (ss.ss_family != AF_UNIX ? PD_KIND_TCP : 0));
 	if (err) {
 		close(fd);
 		return err;

@@ -90,7 +90,7 @@ static struct rtlock pdtablock;
 static struct rtlock pdcachelock;
 static struct polldesc *pdcache;
 
-#define TOKEN_PTR_MASK	((1ULL << 48) - 1)
+#define TOKEN_PTR_MASK	(((1ULL << 48) - 1) & ~PD_TOKEN_TAG_MASK)
 
 uint64_t pd_token(struct polldesc *pd)
 {
@@ -218,6 +218,9 @@ int32_t netpollready(struct gqueue *q, struct polldesc *pd, int modes)
 {
 	int32_t n = 0;
 
+	/* before the slot's CAS: a reader that sees the slot sees this */
+	if (modes & PD_MODE_HUP)
+		__atomic_store_n(&pd->rdhup, true, __ATOMIC_RELEASE);
 	for (int mode = PD_MODE_R; mode <= PD_MODE_W; mode <<= 1) {
 		struct g *gp;
 
@@ -298,6 +301,13 @@ int pd_prepare(struct polldesc *pd, int mode)
 	return pd_checkerr(pd, mode);
 }
 
+/* An event for mode will come (a poller that arms on demand arms). */
+void pd_arm(struct polldesc *pd, int mode)
+{
+	if (pollops->arm)
+		pollops->arm(pd, mode);
+}
+
 /* Wait until pd is ready for mode: 0, -ETIMEDOUT or -ECANCELED. */
 int pd_wait(struct polldesc *pd, int mode)
 {
@@ -305,12 +315,29 @@ int pd_wait(struct polldesc *pd, int mode)
 
 	if (err)
 		return err;
-	while (!netpollblock(pd, mode)) {
+	do {
+		pd_arm(pd, mode);
+		if (netpollblock(pd, mode))
+			return 0;
 		err = pd_checkerr(pd, mode);
-		if (err)
-			return err;
-	}
-	return 0;
+	} while (!err);
+	return err;
+}
+
+/* What the poller's completions left for a reader (netpoll_ops.read). */
+ssize_t pd_read(struct polldesc *pd, void *buf, size_t len)
+{
+	if (!pd->compl || !pollops->read)
+		return -EOPNOTSUPP;
+	return pollops->read(pd, buf, len);
+}
+
+/* An fd the poller accepted for a listener (netpoll_ops.accept). */
+int pd_accept(struct polldesc *pd)
+{
+	if (!pd->compl || !pollops->accept)
+		return -EOPNOTSUPP;
+	return pollops->accept(pd);
 }
 
 /* ---------------------------------------------------------------------
@@ -460,8 +487,9 @@ static void pd_free(struct polldesc *pd)
 	unlock(&pdcachelock);
 }
 
-/* Attach an fd already known to be non-blocking, a socket or not. */
-static int pd_attach_nonblock(int fd, bool is_sock, struct polldesc **pdp)
+/* Attach an fd already known to be non-blocking, of kind PD_KIND_*. */
+static int pd_attach_nonblock(int fd, bool is_sock, int kind,
+			      struct polldesc **pdp)
 {
 	struct polldesc *pd;
 	int err;
@@ -479,6 +507,10 @@ static int pd_attach_nonblock(int fd, bool is_sock, struct polldesc **pdp)
 	lock(&pd->lock);
 	pd->fd = fd;
 	pd->is_sock = is_sock;
+	pd->kind = (uint8_t)kind;
+	pd->rdrained = false;
+	__atomic_store_n(&pd->rdhup, false, __ATOMIC_RELAXED);
+	pd->compl = false;	/* the poller's open decides */
 	pd->closing = false;
 	pd->rseq++;
 	pd->wseq++;
@@ -520,15 +552,16 @@ int pd_attach(int fd, struct polldesc **pdp)
 		return -errno;
 	if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
 		return -errno;
-	return pd_attach_nonblock(fd, S_ISSOCK(st.st_mode), pdp);
+	return pd_attach_nonblock(fd, S_ISSOCK(st.st_mode), PD_KIND_FILE, pdp);
 }
 
-/* A socket the runtime made with SOCK_NONBLOCK (socket, accept4): the
- * F_GETFL and fstat of pd_attach would tell nothing new, and cost two
- * syscalls per accepted connection (bench/accept). */
-int pd_attach_socket(int fd)
+/* A socket the runtime made with SOCK_NONBLOCK (socket, accept4), a
+ * stream or a listener (kind): the F_GETFL and fstat of pd_attach would
+ * tell nothing new, and cost two syscalls per accepted connection
+ * (bench/accept). */
+int pd_attach_socket(int fd, int kind)
 {
-	return pd_attach_nonblock(fd, true, NULL);
+	return pd_attach_nonblock(fd, true, kind, NULL);
 }
 
 /* Take a reference on fd's descriptor for one API call, or NULL (not

@@ -24,6 +24,8 @@
 
 #define EPOLL_BATCH	128
 #define BREAK_TOKEN	1ULL	/* no descriptor is at address 1 */
+/* what may leave data behind a short read (netpoll.h PD_MODE_HUP) */
+#define EPOLL_HUP	(EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI)
 
 static int epfd = -1;
 static int breakfd = -1;
@@ -60,7 +62,7 @@ out_close_ep:
 static int epoll_open(struct polldesc *pd)
 {
 	struct epoll_event ev = {
-		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET,
 		.data.u64 = pd_token(pd),
 	};
 
@@ -133,8 +135,10 @@ static int32_t epoll_poll(int64_t deadline, struct gqueue *q)
 		pd = pd_from_token(evs[i].data.u64);
 		if (!pd)
 			continue;
-		if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		if (e & (EPOLLIN | EPOLL_HUP))
 			modes |= PD_MODE_R;
+		if (e & EPOLL_HUP)
+			modes |= PD_MODE_HUP;
 		if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 			modes |= PD_MODE_W;
 		n += netpollready(q, pd, modes);

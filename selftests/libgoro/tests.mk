@@ -65,3 +65,17 @@ SELFTESTS	+= $(LGT_SHLIB)
 $(LGT_SHLIB): selftests/libgoro/shlib/gc_shlib.c
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -fPIC -shared -o $@ $<
+
+# $(O)/selftests/libgoro/nocompl/NAME: the net_* tests with io_uring's
+# completion paths off (GORODEBUG=netpollaccept=0,netpollrecv=0): the
+# readiness paths a kernel without multishot accept and recv gets
+# (before 5.19 and 6.0; the VM's 6.1 and 6.12 have both) (native).
+LGT_NOCOMPL	:= $(patsubst %,$(O)/selftests/libgoro/nocompl/%,$(filter net_%,$(LGT_NAMES)))
+SELFTESTS	+= $(LGT_NOCOMPL)
+NATIVE_TESTS	+= $(LGT_NOCOMPL)
+
+$(LGT_NOCOMPL): $(O)/selftests/libgoro/nocompl/%: $(O)/selftests/libgoro/%
+	@mkdir -p $(@D)
+	@printf '#!/bin/sh\n# %s without multishot accept and provided-buffer receives\nGORODEBUG="$${GORODEBUG:+$$GORODEBUG,}netpollaccept=0,netpollrecv=0" exec %s "$$@"\n' \
+		$(notdir $@) $< >$@
+	@chmod +x $@
