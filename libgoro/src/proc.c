@@ -100,7 +100,6 @@ size_t allglen;
 static size_t allgcap;
 static int32_t ncpu;
 static int32_t newprocs;		/* goro_set_maxprocs: STW resize */
-static int64_t ngoroutines;		/* atomic */
 static bool main_goexit;		/* the main goroutine called goro_exit */
 static bool runtime_started;
 
@@ -1012,7 +1011,7 @@ static __attribute__((noinline)) void gleft_goexit(struct m *mp,
 {
 	casgstatus(gp, G_RUNNING, G_DEAD);
 	GORO_PROBE1(goroutine_exit, gp->goid);
-	__atomic_sub_fetch(&ngoroutines, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&mp->p->gdelta, mp->p->gdelta - 1, __ATOMIC_RELAXED);
 	if ((gp->flags & G_FLAG_MAIN) && !main_goexit) {
 		/* main returned: the program is over (on g0 only:
 		 * switch_direct leaves main's exit to g0) */
@@ -1419,6 +1418,8 @@ static int allgadd(struct g *gp)
 	return 0;
 }
 
+#define GOID_BATCH	16	/* ids a P takes from sched.goidgen at once */
+
 static struct g *newproc1(struct p *pp, void (*fn)(void *), void *arg,
 			  size_t size, uint64_t gopc)
 {
@@ -1442,8 +1443,13 @@ static struct g *newproc1(struct p *pp, void (*fn)(void *), void *arg,
 	gp->gopc = gopc;
 	gp->waitreason = WAIT_ZERO;
 	gp->flags &= ~G_FLAG_MAIN;
-	gp->goid = __atomic_add_fetch(&sched.goidgen, 1, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&ngoroutines, 1, __ATOMIC_RELAXED);
+	if (pp->goidcache == pp->goidcacheend) {
+		pp->goidcache = __atomic_fetch_add(&sched.goidgen, GOID_BATCH,
+						   __ATOMIC_RELAXED) + 1;
+		pp->goidcacheend = pp->goidcache + GOID_BATCH;
+	}
+	gp->goid = pp->goidcache++;
+	__atomic_store_n(&pp->gdelta, pp->gdelta + 1, __ATOMIC_RELAXED);
 	casgstatus(gp, G_DEAD, G_RUNNABLE);
 	return gp;
 }
@@ -1874,8 +1880,16 @@ GORO_API uint64_t goro_id(void)
 
 uint64_t gcount(void)
 {
-	int64_t n = __atomic_load_n(&ngoroutines, __ATOMIC_RELAXED);
+	int64_t n = 0;
+	struct p *pp;
 
+	/* dead Ps keep their delta: allp's entries are never freed */
+	for (int i = 0; i < MAXPROCS; i++) {
+		pp = __atomic_load_n(&allp[i], __ATOMIC_ACQUIRE);
+		if (!pp)
+			break;
+		n += __atomic_load_n(&pp->gdelta, __ATOMIC_RELAXED);
+	}
 	return n < 1 ? 1 : (uint64_t)n;
 }
 

@@ -307,6 +307,14 @@ struct p {
 	struct g *gfree;	/* dead Gs with default stacks */
 	int32_t gfreecnt;
 
+	/* Goroutine ids in batches (Go's goidcache) and the live count as
+	 * a per-P delta that gcount() sums: a spawn storm on two Ps would
+	 * otherwise bounce sched.goidgen's line and a global counter's on
+	 * every create and exit.  Only the owner writes them. */
+	uint64_t goidcache;
+	uint64_t goidcacheend;
+	int64_t gdelta;		/* atomic: Gs created minus exited here */
+
 	struct rtlock timerslock;
 	struct timerwhen *timers; /* 4-ary min-heap on when */
 	int32_t ntimers;

@@ -5,6 +5,7 @@
  * goroutine switch must not starve (timers, I/O).
  */
 #include <pthread.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
@@ -84,6 +85,84 @@ TEST(ids_unique_and_counts)
 	ASSERT_EQ(1, count_before);
 	ASSERT_EQ(NIDS + 1, count_during);
 	ASSERT_EQ(1, count_after);
+}
+
+/*
+ * Ids come to each P in batches and the count is a per-P delta: spawn
+ * from goroutines on both Ps, across a GOMAXPROCS change that kills a
+ * P and brings it back, and every id must still be unique and the count
+ * exact.
+ */
+#define NSPAWNERS	4
+#define NPERSPAWNER	(TSAN ? 1000 : 3000)	/* TSan: 8128 fibers at most */
+static uint64_t pids[NSPAWNERS * NPERSPAWNER];
+static struct tgate pgate, pspawners;
+static struct goro_waitgroup phold;
+static int pcount_during, pcount_after, pids_bad;
+
+static void precord(void *arg)
+{
+	pids[(long)arg] = goro_id();
+	goro_waitgroup_wait(&phold);
+	tgate_done(&pgate);
+}
+
+static void pspawner(void *arg)
+{
+	long base = (long)arg * NPERSPAWNER;
+
+	for (long i = 0; i < NPERSPAWNER; i++) {
+		if (go(precord, (void *)(base + i)))
+			break;
+		if (!(i & 63))
+			goro_yield();	/* let the other P steal spawners */
+	}
+	tgate_done(&pspawners);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void pids_main(void *arg)
+{
+	(void)arg;
+	tgate_add(&pgate, NSPAWNERS * NPERSPAWNER);
+	tgate_add(&pspawners, NSPAWNERS);
+	goro_waitgroup_add(&phold, 1);
+	for (long s = 0; s < NSPAWNERS; s++) {
+		go(pspawner, (void *)s);
+		if (s == NSPAWNERS / 2) {
+			goro_set_maxprocs(1);
+			goro_set_maxprocs(2);
+		}
+	}
+	tgate_wait(&pspawners);
+	pcount_during = goro_num_goroutine();
+	goro_waitgroup_done(&phold);
+	tgate_wait(&pgate);
+	for (int i = 0; i < 2000 && goro_num_goroutine() > 1; i++)
+		goro_sleep(1000000);
+	pcount_after = goro_num_goroutine();
+	qsort(pids, NSPAWNERS * NPERSPAWNER, sizeof(pids[0]), cmp_u64);
+	for (int i = 0; i < NSPAWNERS * NPERSPAWNER; i++)
+		pids_bad += pids[i] < 2 || (i && pids[i] == pids[i - 1]);
+}
+
+TEST(ids_unique_across_ps)
+{
+	setenv("GOMAXPROCS", "2", 1);
+	ASSERT_EQ(0, goro_main(pids_main, NULL));
+	unsetenv("GOMAXPROCS");
+	EXPECT_EQ(0, pids_bad);
+	/* main and the children; the spawners have all returned, but
+	 * one may still be on its way out */
+	EXPECT_LE(NSPAWNERS * NPERSPAWNER + 1, pcount_during);
+	EXPECT_GE(NSPAWNERS * NPERSPAWNER + 1 + NSPAWNERS, pcount_during);
+	EXPECT_EQ(1, pcount_after);
 }
 
 static int exit_reached, exit_after;
