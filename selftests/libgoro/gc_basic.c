@@ -37,8 +37,14 @@ __attribute__((constructor)) static void want_concurrent_mark(void)
 		gorodebug_add("gcconc=1");
 }
 
-static int nfinalized;
+static int nfinalized;			/* atomic: finalizers run */
 static uintptr_t finalized_addr[64];
+
+/* the finalizer goroutine may still run as goro_main returns */
+static int finalized(void)
+{
+	return finalized();
+}
 
 static void count_final(void *p)
 {
@@ -83,11 +89,11 @@ static int gc_until_finalized(int want)
 	for (int i = 0; i < 500; i++) {
 		if (goro_gc())
 			return -1;
-		if (__atomic_load_n(&nfinalized, __ATOMIC_RELAXED) >= want)
+		if (finalized() >= want)
 			break;
 		goro_sleep(10 * MS);
 	}
-	return __atomic_load_n(&nfinalized, __ATOMIC_RELAXED);
+	return finalized();
 }
 
 struct runarg {
@@ -141,7 +147,7 @@ TEST(unreachable_freed)
 {
 	ASSERT_EQ(0, goro_main(dead_main, NULL));
 	ASSERT_EQ(NDEAD, dead_result);
-	ASSERT_EQ(NDEAD, nfinalized);
+	ASSERT_EQ(NDEAD, finalized());
 }
 
 /* ---- a global keeps an object (and its chain) alive --------------- */
@@ -233,7 +239,7 @@ static void parked_main(void *arg)
 		goro_gc();
 		churn();
 	}
-	parked_final = __atomic_load_n(&nfinalized, __ATOMIC_RELAXED);
+	parked_final = finalized();
 	goro_chan_send(parkch, &v);
 	goro_chan_recv(parkres, &parked_ok);
 }
@@ -270,7 +276,7 @@ static void chan_main(void *arg)
 		goro_gc();
 		churn();
 	}
-	chan_final = __atomic_load_n(&nfinalized, __ATOMIC_RELAXED);
+	chan_final = finalized();
 	goro_chan_recv(bufch, &o);
 	chan_ok = objok(o, 21);
 }
@@ -296,7 +302,7 @@ static void timer_fire(void *arg, uintptr_t seq, int64_t delta)
 	(void)seq;
 	(void)delta;
 	lock(&timer_lock);
-	timer_ok = objok(arg, 31) && !nfinalized;
+	timer_ok = objok(arg, 31) && !finalized();
 	w = timer_waiter;
 	timer_waiter = NULL;
 	unlock(&timer_lock);
@@ -366,8 +372,8 @@ static void interior_main(void *arg)
 		goro_gc();
 		churn();
 	}
-	interior_ok = !nfinalized && objok(interior - OBJWORDS / 2, 41);
-	addroot_ok = !nfinalized && objok(*mallocd, 51);
+	interior_ok = !finalized() && objok(interior - OBJWORDS / 2, 41);
+	addroot_ok = !finalized() && objok(*mallocd, 51);
 	/* not a root any more: the malloc'd pointer does not count */
 	if (goro_remove_root(mallocd) || goro_remove_root(mallocd) != -ENOENT)
 		return;
@@ -434,7 +440,7 @@ static void syscall_main(void *arg)
 		goro_gc();
 		churn();
 	}
-	sys_final = __atomic_load_n(&nfinalized, __ATOMIC_RELAXED);
+	sys_final = finalized();
 	goro_chan_send(sys_started, &v);
 	goro_chan_recv(sys_started, &v);
 }
@@ -499,7 +505,7 @@ static void spin_main(void *arg)
 		goro_gc();
 		churn();
 	}
-	spin_final = __atomic_load_n(&nfinalized, __ATOMIC_RELAXED);
+	spin_final = finalized();
 	__atomic_store_n(&spin_stop, 1, __ATOMIC_RELAXED);
 	goro_chan_recv(done, &v);
 }
@@ -536,7 +542,7 @@ static void shlib_main(void *arg)
 		goro_gc();
 		churn();
 	}
-	shlib_ok = !nfinalized && objok(*shlib_slot, 91);
+	shlib_ok = !finalized() && objok(*shlib_slot, 91);
 	*shlib_slot = NULL;
 	shlib_freed = gc_until_finalized(1) == 1;
 }
@@ -597,7 +603,7 @@ TEST(finalizer_api)
 	ASSERT_EQ(0, fin_errs[3]);
 	ASSERT_EQ(0, fin_errs[4]);
 	ASSERT_EQ(0, fin_errs[5]);
-	ASSERT_EQ(0, nfinalized);	/* the removed one never runs */
+	ASSERT_EQ(0, finalized());	/* the removed one never runs */
 }
 
 /* ---- large objects ---------------------------------------------------- */
