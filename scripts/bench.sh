@@ -52,3 +52,9 @@ if [ -n "$run_vm" ]; then
 	# shellcheck disable=SC2086
 	selftests/vm/run-vm.sh --bench --kernel "${KERNEL:-6.1}" $run_vm | grep -a '^bench '
 fi
+
+# http: wrk against examples/httpd and its Go twin (scripts/bench-http.sh
+# prints the per-run lines and the medians with the ratio to Go).
+if [ -z "$only" ] || [ "$only" = http ]; then
+	scripts/bench-http.sh "${BENCH_HTTP_ROUNDS:-3}"
+fi
