@@ -91,7 +91,7 @@ static void *helper_fn(void *arg)
 {
 	struct helper *h = arg;
 	struct fuzz *fz = h->fz;
-	uint32_t slot;
+	uint32_t slot, target;
 	int ret;
 
 	h->reg_ret = goro_register(fz->fd, &slot);
@@ -102,8 +102,10 @@ static void *helper_fn(void *arg)
 		if (ret && ret != -ETIMEDOUT && !h->bad_ret)
 			h->bad_ret = ret;
 		h->parks++;
-		if (h->id == 0 && fz->fuzzer_slot != ~0u) {
-			ret = goro_unpark(fz->fd, fz->fuzzer_slot);
+		/* read once: the fuzzer may set ~0 between two reads */
+		target = fz->fuzzer_slot;
+		if (h->id == 0 && target != ~0u) {
+			ret = goro_unpark(fz->fd, target);
 			/* the fuzzer may have just unregistered */
 			if (ret && ret != -ESRCH && !h->bad_ret)
 				h->bad_ret = ret;
