@@ -43,7 +43,7 @@ static uintptr_t finalized_addr[64];
 /* the finalizer goroutine may still run as goro_main returns */
 static int finalized(void)
 {
-	return finalized();
+	return __atomic_load_n(&nfinalized, __ATOMIC_RELAXED);
 }
 
 static void count_final(void *p)
