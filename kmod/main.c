@@ -50,6 +50,8 @@ static int goro_info(struct goro_inst *inst, void __user *argp)
 	info.features = GORO_FEAT_PARK | GORO_FEAT_NOTE | GORO_FEAT_SHM |
 			GORO_FEAT_TRACE | GORO_FEAT_SYSMON |
 			GORO_FEAT_NETPOLL;
+	if (IS_ENABLED(CONFIG_X86_64))
+		info.features |= GORO_FEAT_BLOCKREGS;
 	info.max_slots = GORO_MAX_SLOTS;
 	info.slot_size = sizeof(struct goro_mslot);
 	info.shm_size = GORO_SHM_SIZE;
@@ -266,7 +268,7 @@ static int __init goro_init(void)
 {
 	int ret;
 
-	BUILD_BUG_ON(sizeof(struct goro_mslot) != 64);
+	BUILD_BUG_ON(sizeof(struct goro_mslot) != 192);
 	BUILD_BUG_ON(sizeof(struct goro_info) % 8);
 	BUILD_BUG_ON(sizeof(struct goro_note) % 8);
 	BUILD_BUG_ON(sizeof(struct goro_sysmon_config) % 8);

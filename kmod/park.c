@@ -197,6 +197,7 @@ static int goro_m_insert(struct goro_inst *inst, struct goro_m *m)
 	WRITE_ONCE(ms->retake, 0);
 	WRITE_ONCE(ms->npreempts, 0);
 	WRITE_ONCE(ms->nhandoffs, 0);
+	memset(ms->regs, 0, sizeof(ms->regs));
 	WRITE_ONCE(ms->tid, task_pid_vnr(current));
 	inst->had_m = true;
 	/* notifier first: the sysmon may look at m->pn once m is public */

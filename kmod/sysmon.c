@@ -77,6 +77,7 @@
 #include <linux/module.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
+#include <linux/sched/task_stack.h>
 #include <linux/slab.h>
 #include <linux/task_work.h>
 #include <linux/uaccess.h>
@@ -625,6 +626,36 @@ static void goro_pn_sig_fn(struct callback_head *cb)
 }
 
 /*
+ * The user registers current entered the kernel with, into its slot: while
+ * the P is handed off they are the goroutine's, and only user space's
+ * collector knows which of them hold pointers.  current is in the kernel,
+ * so its pt_regs stay put; the slot is kernel memory, no fault.
+ */
+static void goro_pn_save_regs(struct goro_mslot *ms)
+{
+#ifdef CONFIG_X86_64
+	const struct pt_regs *r = task_pt_regs(current);
+
+	ms->regs[GORO_REG_AX] = r->ax;
+	ms->regs[GORO_REG_BX] = r->bx;
+	ms->regs[GORO_REG_CX] = r->cx;
+	ms->regs[GORO_REG_DX] = r->dx;
+	ms->regs[GORO_REG_SI] = r->si;
+	ms->regs[GORO_REG_DI] = r->di;
+	ms->regs[GORO_REG_BP] = r->bp;
+	ms->regs[GORO_REG_SP] = r->sp;
+	ms->regs[GORO_REG_R8 + 0] = r->r8;
+	ms->regs[GORO_REG_R8 + 1] = r->r9;
+	ms->regs[GORO_REG_R8 + 2] = r->r10;
+	ms->regs[GORO_REG_R8 + 3] = r->r11;
+	ms->regs[GORO_REG_R8 + 4] = r->r12;
+	ms->regs[GORO_REG_R8 + 5] = r->r13;
+	ms->regs[GORO_REG_R8 + 6] = r->r14;
+	ms->regs[GORO_REG_R8 + 7] = r->r15;
+#endif
+}
+
+/*
  * Called under the rq lock as the M is switched out.  Only cmpxchg,
  * a time stamp and irq_work_queue(): no wake-up, no allocation, no
  * signal can be sent with the rq lock held.
@@ -656,6 +687,9 @@ static void goro_pn_sched_out(struct preempt_notifier *n,
 	if (cmpxchg(&ms->handoff, GORO_HANDOFF_NONE, GORO_HANDOFF_BLOCKED) !=
 	    GORO_HANDOFF_NONE)
 		return;
+	/* before kstate's release: the sysmon, and through the slot's LOST
+	 * the M it wakes, see the registers of this block */
+	goro_pn_save_regs(ms);
 	WRITE_ONCE(pn->blocked_since, ktime_get_ns());
 	atomic_set_release(&pn->kstate, GORO_HANDOFF_BLOCKED);
 	irq_work_queue(&inst->sysmon.kick);

@@ -149,7 +149,9 @@
  *     callee-saved registers its caller had when it called
  *     goro_syscall_enter (saved there), not the registers it has now: a
  *     pointer loaded into a register after goro_syscall_enter, and the
- *     heap objects it writes meanwhile, are not seen;
+ *     heap objects it writes meanwhile, are not seen; one whose P
+ *     goro.ko handed off as it blocked: its whole stack, and the
+ *     registers the kernel saved in its slot as it blocked (sysmon.rst);
  *   - the writable PT_LOAD segments (data, bss) of the executable and of
  *     every loaded shared object (dl_iterate_phdr; those loaded after
  *     the first collection are not tracked and are read whole).  The
@@ -1394,6 +1396,21 @@ NO_SANITIZE static void scan_mystack(struct g *me)
 	scanblock(collector_sp, me->stack_hi);
 }
 
+/* A goroutine running while the world is stopped is on an M that has no
+ * P: one that announced a syscall, or one whose P goro.ko handed off
+ * while it blocked; the kernel saved the latter's registers in its slot
+ * (sysmon.rst).  Scanned for both: stale words only keep garbage a
+ * cycle longer. */
+static void scan_blockregs(struct g *gp)
+{
+	struct m *mp = __atomic_load_n(&gp->m, __ATOMIC_RELAXED);
+	const uint64_t *r;
+	size_t n;
+
+	if (mp && (r = mslot_blockregs(mp, &n)))
+		scanblock((uintptr_t)r, (uintptr_t)(r + n));
+}
+
 static void scan_g(struct g *gp, struct g *me)
 {
 	uint32_t st = readgstatus(gp);
@@ -1405,6 +1422,7 @@ static void scan_g(struct g *gp, struct g *me)
 		scanblock(gp->stack_lo, gp->stack_hi);
 		scanblock((uintptr_t)gp->syscallregs,
 			  (uintptr_t)(gp->syscallregs + 5));
+		scan_blockregs(gp);
 	} else if (!gp->sched.sp)
 		scanblock(gp->stack_lo, gp->stack_hi);
 	else

@@ -212,6 +212,19 @@ struct m *mslot_m(uint32_t slot)
 }
 
 /*
+ * The user registers goro.ko saved in mp's slot when mp last blocked
+ * holding a P (GORO_FEAT_BLOCKREGS), for the collector: while mp's P is
+ * handed off they are its goroutine's registers.  NULL without them.
+ */
+const uint64_t *mslot_blockregs(struct m *mp, size_t *n)
+{
+	if (!mp->mslot || !(goro_features & GORO_FEAT_BLOCKREGS))
+		return NULL;
+	*n = sizeof(mp->mslot->regs) / sizeof(mp->mslot->regs[0]);
+	return (const uint64_t *)mp->mslot->regs;
+}
+
+/*
  * Hand preemption and hand-off to goro.ko's sysmon when it has one,
  * unless GORODEBUG=kmodsysmon=0 (then the userland sysmon runs): it
  * signals Ms that overrun a slice and wakes an idle M with `retake` set
@@ -221,8 +234,11 @@ void kmod_sysmon_enable(void)
 {
 	struct goro_sysmon_config cfg = { 0 };
 
+	/* without BLOCKREGS the collector could not see the registers of
+	 * a goroutine whose P the kernel handed off */
 	if (!kmod_active || !debug.kmodsysmon ||
-	    !(goro_features & GORO_FEAT_SYSMON))
+	    !(goro_features & GORO_FEAT_SYSMON) ||
+	    !(goro_features & GORO_FEAT_BLOCKREGS))
 		return;
 	cfg.signo = (uint32_t)preempt_signo;
 	cfg.slice_ns = (uint64_t)debug.timeslice * 1000;

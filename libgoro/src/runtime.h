@@ -615,6 +615,7 @@ void mslot_update(struct m *mp, int status);
 extern bool kmod_active;
 extern bool kmod_sysmon;	/* goro.ko's sysmon preempts and hands off */
 struct m *mslot_m(uint32_t slot);
+const uint64_t *mslot_blockregs(struct m *mp, size_t *n);
 void kmod_sysmon_enable(void);
 void mretake(struct m *mp);
 void spare_m(void);

@@ -59,7 +59,8 @@ TEST_F(goro, info)
 	/* Only bits this header knows for ABI version 1. */
 	EXPECT_EQ(0, info.features & ~(GORO_FEAT_PARK | GORO_FEAT_NOTE |
 				       GORO_FEAT_SHM | GORO_FEAT_TRACE |
-				       GORO_FEAT_SYSMON | GORO_FEAT_NETPOLL));
+				       GORO_FEAT_SYSMON | GORO_FEAT_NETPOLL |
+				       GORO_FEAT_BLOCKREGS));
 	EXPECT_LT(0, info.max_slots);
 	EXPECT_GE(65536, info.max_slots);
 	EXPECT_EQ(sizeof(struct goro_mslot), info.slot_size);

@@ -555,6 +555,29 @@ struct blocker {
 	pthread_barrier_t registered;
 };
 
+/* read(2) by hand, with known values in r12 and r15: the kernel saves
+ * the registers of a block into the slot (GORO_FEAT_BLOCKREGS). */
+#define BK_MARK12	0x5a17c0de12345678ULL
+#define BK_MARK15	0x0fedcba987654321ULL
+
+static ssize_t read_marked(int fd, char *buf)
+{
+	register uint64_t r12 asm("r12") = BK_MARK12;
+	register uint64_t r15 asm("r15") = BK_MARK15;
+	long ret;
+
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"((long)SYS_read), "D"((long)fd), "S"(buf),
+			   "d"(1L), "r"(r12), "r"(r15)
+			 : "rcx", "r11", "memory");
+	if (ret < 0) {
+		errno = (int)-ret;
+		return -1;
+	}
+	return ret;
+}
+
 static void *blocker_fn(void *arg)
 {
 	struct blocker *bk = arg;
@@ -571,7 +594,7 @@ static void *blocker_fn(void *arg)
 	/* only now: the barrier's futex wait would count as blocking too */
 	slot_set_running(ms, 1);
 
-	bk->rd = read(bk->pipe_rd, &bk->byte, 1);
+	bk->rd = read_marked(bk->pipe_rd, &bk->byte);
 	/* the very first thing after read() returns */
 	bk->sigs_at_return = sig_count;
 	bk->rd_errno = bk->rd < 0 ? errno : 0;
@@ -667,6 +690,13 @@ TEST_F(sysmon, handoff_to_parked_idle_m)
 	EXPECT_EQ(GORO_HANDOFF_LOST, self->shm[bk.slot].handoff);
 	EXPECT_EQ(1, self->shm[bk.slot].nhandoffs);
 	EXPECT_EQ(0, sig_count);
+	/* the registers it blocked with, for the collector */
+	EXPECT_EQ(BK_MARK12, self->shm[bk.slot].regs[GORO_REG_R8 + 4]);
+	EXPECT_EQ(BK_MARK15, self->shm[bk.slot].regs[GORO_REG_R8 + 7]);
+	EXPECT_EQ((uint64_t)pfd[0], self->shm[bk.slot].regs[GORO_REG_DI]);
+	EXPECT_EQ((uint64_t)(uintptr_t)&bk.byte,
+		  self->shm[bk.slot].regs[GORO_REG_SI]);
+	EXPECT_EQ(1, self->shm[bk.slot].regs[GORO_REG_DX]);
 
 	/* the blocked read completes normally, then the signal arrives */
 	ASSERT_EQ(1, write(pfd[1], "x", 1));

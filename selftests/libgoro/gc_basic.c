@@ -452,6 +452,81 @@ TEST(syscall_register_root)
 	ASSERT_EQ(1, sys_ok);
 }
 
+/* ---- a register of a goroutine whose P goro.ko handed off -------------- */
+
+static uintptr_t ho_hidden;		/* ~pointer: not a root */
+static int ho_ok = -1, ho_final = -1;
+static uint64_t ho_retakes;
+static struct goro_chan *ho_started;
+
+static void make_hoobj(void *arg)
+{
+	(void)arg;
+	ho_hidden = ~(uintptr_t)newobj(91);
+}
+
+/* As in_syscall, but with no goro_syscall_enter: a plain block that
+ * goro.ko's sysmon sees, whose P it gives to another M.  While the
+ * collector stops the world the goroutine has neither a P nor a saved
+ * context.  The pointer exists only in rbx and only during the system
+ * call (inverted before and after, so that no spill of rbx on the
+ * stack, stale below sp, holds it): then only the registers the
+ * kernel saved as the M blocked hold it. */
+static void blocked_plain(void *arg)
+{
+	uintptr_t q = ho_hidden;
+	struct timespec ts = { 0, 300 * MS };
+	long ret;
+	int one = 1;
+
+	(void)arg;
+	ho_hidden = 0;
+	goro_chan_send(ho_started, &one);
+	__asm__ volatile("notq %%rbx\n\tsyscall\n\tnotq %%rbx"
+			 : "+b"(q), "=a"(ret)
+			 : "a"((long)SYS_nanosleep), "D"(&ts), "S"(0L)
+			 : "rcx", "r11", "memory");
+	(void)ret;
+	goro_chan_recv(ho_started, &one);	/* main has looked */
+	ho_ok = objok((uint64_t *)~q, 91);
+	goro_chan_send(ho_started, &one);
+}
+
+static void handoff_main(void *arg)
+{
+	uint64_t r0 = __atomic_load_n(&preemptstats.retakes, __ATOMIC_RELAXED);
+	int v;
+
+	(void)arg;
+	ho_started = goro_chan_make(sizeof(int), 0);
+	run(make_hoobj, NULL);
+	go(blocked_plain, NULL);
+	goro_chan_recv(ho_started, &v);
+	goro_sleep(50 * MS);
+	for (int i = 0; i < 4; i++) {
+		goro_gc();
+		churn();
+	}
+	ho_final = finalized();
+	ho_retakes = __atomic_load_n(&preemptstats.retakes,
+				     __ATOMIC_RELAXED) - r0;
+	goro_chan_send(ho_started, &v);
+	goro_chan_recv(ho_started, &v);
+}
+
+TEST(kmod_handoff_register_root)
+{
+	if (access("/dev/goro", R_OK | W_OK))
+		SKIP(return, "no /dev/goro");
+	ASSERT_EQ(0, goro_main(handoff_main, NULL));
+	if (!kmod_sysmon)
+		SKIP(return, "goro.ko's sysmon is off");
+	/* the P was handed off while the goroutine slept */
+	ASSERT_LT(0, ho_retakes);
+	ASSERT_EQ(0, ho_final);
+	ASSERT_EQ(1, ho_ok);
+}
+
 /* ---- a register of a goroutine preempted while it spins ---------------- */
 
 #define GCSPIN	__attribute__((section("gc_spin"), noinline))

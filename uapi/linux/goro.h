@@ -39,6 +39,7 @@
 #define GORO_FEAT_TRACE		(1ULL << 3)	/* goro:* tracepoints */
 #define GORO_FEAT_SYSMON	(1ULL << 4)	/* SYSMON_CONFIG, preemption, hand-off */
 #define GORO_FEAT_NETPOLL	(1ULL << 5)	/* NETPOLL, GORO_PARK_NETPOLL */
+#define GORO_FEAT_BLOCKREGS	(1ULL << 6)	/* goro_mslot.regs */
 
 /*
  * Shared slot area: mmap(NULL, info.shm_size, PROT_READ | PROT_WRITE,
@@ -76,7 +77,22 @@ struct goro_mslot {
 	/* kernel: preemption signals sent to this M, and hand-offs of its P */
 	__u32 npreempts;
 	__u32 nhandoffs;
+	/* kernel (GORO_FEAT_BLOCKREGS): the M's user registers when it last
+	 * blocked holding a P (handoff NONE -> BLOCKED), GORO_REG_* order;
+	 * they stay the goroutine's registers while its P is handed off */
+	__u64 regs[16];
 };
+
+/* goro_mslot.regs indices (x86_64) */
+#define GORO_REG_AX	0
+#define GORO_REG_BX	1
+#define GORO_REG_CX	2
+#define GORO_REG_DX	3
+#define GORO_REG_SI	4
+#define GORO_REG_DI	5
+#define GORO_REG_BP	6
+#define GORO_REG_SP	7
+#define GORO_REG_R8	8	/* r8 ... r15 follow in order */
 
 /*
  * P hand-off (GORO_FEAT_SYSMON, sysmon enabled).  An M whose slot says
@@ -91,6 +107,10 @@ struct goro_mslot {
  * space, before it executes any user instruction; its handler sees LOST
  * and must not run goroutine code until it holds a P again, and then
  * moves LOST to NONE.  Without an idle M nothing is handed off.
+ * As it marks the slot BLOCKED the kernel copies the M's user registers
+ * (those saved at its entry to the kernel) into regs: a garbage
+ * collector stopping the world while the P is away finds there the
+ * pointers the goroutine holds only in registers.
  */
 #define GORO_HANDOFF_NONE	0
 #define GORO_HANDOFF_BLOCKED	1
