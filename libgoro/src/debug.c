@@ -437,13 +437,13 @@ void traceback_g(struct g *gp, bool running)
 void tracebackothers(struct g *me)
 {
 	struct g *self = getg();
-	size_t n = __atomic_load_n(&allglen, __ATOMIC_ACQUIRE), shown = 0;
+	struct g *gp;
+	size_t shown = 0;
 
 	if (!me && self)
 		traceback_self(self);
 	me = self;
-	for (size_t i = 0; i < n; i++) {
-		struct g *gp = allgs[i];
+	for_each_g(gp) {
 		uint32_t st = readgstatus(gp);
 
 		if (gp == me || st == G_DEAD || st == G_IDLE)
@@ -651,13 +651,15 @@ static void schedtrace_locked(int32_t procs, bool detailed)
 		print_str("\n");
 	}
 	{
-		size_t n = __atomic_load_n(&allglen, __ATOMIC_ACQUIRE);
+		struct g *gp;
+		size_t i = 0;
 
-		for (size_t i = 0; i < n && i < 1000; i++) {
-			struct g *gp = allgs[i];
+		for_each_g(gp) {
 			uint32_t st = readgstatus(gp);
 			struct m *gm = gp->m;
 
+			if (i++ == 1000)
+				break;
 			if (st == G_DEAD)
 				continue;
 			print_str("  G");

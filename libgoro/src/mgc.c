@@ -1490,11 +1490,11 @@ static void markroots_other(struct g *me, int how)
 /* Every goroutine's stack whole, ours included (world stopped). */
 static void scan_all_stacks(struct g *me)
 {
+	struct g *gp;
+
 	scan_mystack(me);
-	lock(&allglock);
-	for (size_t i = 0; i < allglen; i++)
-		scan_g(allgs[i], me);
-	unlock(&allglock);
+	for_each_g(gp)
+		scan_g(gp, me);
 }
 
 /* Stop-the-world mark: every root whole, then drain. */
@@ -1777,17 +1777,11 @@ static void drain_paced(int32_t procs)
 /* Every goroutine's stack as it is now (they run meanwhile). */
 static void scan_stacks_concurrent(struct g *me)
 {
-	scan_mystack(me);
-	for (size_t i = 0;; i++) {
-		struct g *gp;
+	struct g *gp;
 
-		lock(&allglock);
-		gp = i < allglen ? allgs[i] : NULL;
-		unlock(&allglock);
-		if (!gp)
-			break;
+	scan_mystack(me);
+	for_each_g(gp)
 		scan_g_concurrent(gp, me);
-	}
 }
 
 /*

@@ -95,9 +95,8 @@ struct p *allp[MAXPROCS];
 int32_t gomaxprocs;
 struct m *allm;
 struct rtlock allglock;
-struct g **allgs;
-size_t allglen;
-static size_t allgcap;
+struct g *allghead;
+static struct g *allgtail;	/* allglock */
 static int32_t ncpu;
 static int32_t newprocs;		/* goro_set_maxprocs: STW resize */
 static bool main_goexit;		/* the main goroutine called goro_exit */
@@ -583,7 +582,8 @@ static void gcstopm(void)
 /* sched.lock held: the calling M just went idle. */
 static void checkdead(void)
 {
-	size_t n, waiting = 0;
+	size_t waiting = 0;
+	struct g *gp;
 
 	if (__atomic_load_n(&sched.exiting, __ATOMIC_ACQUIRE) || sched.pollm)
 		return;
@@ -594,19 +594,14 @@ static void checkdead(void)
 		return;
 	if (timers_pending())
 		return;
-	lock(&allglock);
-	n = allglen;
-	for (size_t i = 0; i < n; i++) {
-		uint32_t st = readgstatus(allgs[i]);
+	for_each_g(gp) {
+		uint32_t st = readgstatus(gp);
 
-		if (st == G_RUNNABLE || st == G_RUNNING || st == G_SYSCALL) {
-			unlock(&allglock);
+		if (st == G_RUNNABLE || st == G_RUNNING || st == G_SYSCALL)
 			return;	/* someone will run it: not dead */
-		}
 		if (st == G_WAITING)
 			waiting++;
 	}
-	unlock(&allglock);
 	unlock(&sched.lock);
 	if (!waiting) {
 		if (main_goexit)
@@ -1399,23 +1394,13 @@ static struct g *gfget(struct p *pp, size_t size)
 	return gp;
 }
 
-static int allgadd(struct g *gp)
+static void allgadd(struct g *gp)
 {
 	lock(&allglock);
-	if (allglen == allgcap) {
-		size_t ncap = allgcap ? 2 * allgcap : 1024;
-		struct g **n = realloc(allgs, ncap * sizeof(*n));
-
-		if (!n) {
-			unlock(&allglock);
-			return -ENOMEM;
-		}
-		allgs = n;
-		allgcap = ncap;
-	}
-	allgs[allglen++] = gp;
+	__atomic_store_n(allgtail ? &allgtail->alllink : &allghead, gp,
+			 __ATOMIC_RELEASE);
+	allgtail = gp;
 	unlock(&allglock);
-	return 0;
 }
 
 #define GOID_BATCH	16	/* ids a P takes from sched.goidgen at once */
@@ -1429,8 +1414,7 @@ static struct g *newproc1(struct p *pp, void (*fn)(void *), void *arg,
 		gp = stackalloc_g(size);
 		if (!gp)
 			return NULL;
-		if (allgadd(gp))
-			return NULL;	/* the stack slot is lost; OOM anyway */
+		allgadd(gp);
 	}
 	if (readgstatus(gp) != G_DEAD)
 		throw("newproc1: new g is not G_DEAD");

@@ -220,6 +220,7 @@ struct g {
 	uint64_t goid;
 	struct m *m;		/* M running it, NULL otherwise */
 	struct g *schedlink;	/* run queue / free list link */
+	struct g *alllink;	/* the all-G list; written once */
 	enum waitreason waitreason;
 	int64_t waitsince;
 	void (*startfn)(void *arg);
@@ -701,7 +702,28 @@ bool signal_forward(int sig);
  * holding a P. */
 void stoptheworld_gc(void);
 void starttheworld_gc(void);
-extern struct g **allgs;
-extern size_t allglen;
+
+/*
+ * Every G ever made, oldest first, linked through alllink.  Gs are never
+ * freed and a G is appended (under allglock) by one release store to
+ * the last G's alllink, written once: a reader needs no lock, not even
+ * in a signal handler, and sees a prefix of the list that grows as it
+ * walks.  Intrusive so that a parked goroutine costs no memory beyond
+ * its stack page (a pointer array cost 8 bytes per G, and reallocating
+ * it freed what lock-free readers were reading).
+ */
+extern struct g *allghead;
+
+static inline struct g *allg_first(void)
+{
+	return __atomic_load_n(&allghead, __ATOMIC_ACQUIRE);
+}
+
+static inline struct g *allg_next(struct g *gp)
+{
+	return __atomic_load_n(&gp->alllink, __ATOMIC_ACQUIRE);
+}
+
+#define for_each_g(gp) for ((gp) = allg_first(); (gp); (gp) = allg_next(gp))
 
 #endif /* GORO_RUNTIME_H */

@@ -194,4 +194,55 @@ TEST(schedtrace_lines)
 	ASSERT_NE(NULL, strstr(out, "  G1: status=4(sleep)"));
 }
 
+/*
+ * scheddetail walks every G from its own thread, without a lock, while
+ * goroutines are made: the all-G list must stay readable as it grows
+ * (a reallocated pointer array was freed under the reader's feet; ASan
+ * reported it as a use after free).
+ */
+#define GROW_N	((TSAN ? 2000 : 20000) / test_div())
+
+static struct goro_waitgroup grow_ready, grow_gate;
+
+static void grow_parker(void *arg)
+{
+	(void)arg;
+	goro_waitgroup_done(&grow_ready);
+	goro_waitgroup_wait(&grow_gate);
+}
+
+static void grow_main(void *arg)
+{
+	(void)arg;
+	goro_waitgroup_add(&grow_gate, 1);
+	goro_waitgroup_add(&grow_ready, (int)GROW_N);
+	for (long i = 0; i < GROW_N; i++) {
+		if (go(grow_parker, NULL))
+			abort();
+		if (i % (GROW_N / 20 + 1) == 0)
+			goro_sleep(1000 * 1000);	/* let the tracer in */
+	}
+	goro_waitgroup_wait(&grow_ready);
+	goro_waitgroup_done(&grow_gate);
+}
+
+static void child_schedtrace_grow(void)
+{
+	goro_main(grow_main, NULL);
+	_exit(0);
+}
+
+TEST(scheddetail_while_goroutines_grow)
+{
+	static char out[1 << 16];
+	int st = run_child(child_schedtrace_grow,
+			   "GORODEBUG=schedtrace=1,scheddetail=1", out,
+			   sizeof(out));
+
+	ASSERT_TRUE(WIFEXITED(st));
+	ASSERT_EQ(0, WEXITSTATUS(st));
+	ASSERT_NE(NULL, strstr(out, "  G1: status="));
+	ASSERT_EQ(NULL, strstr(out, "AddressSanitizer"));
+}
+
 TEST_HARNESS_MAIN
