@@ -83,6 +83,7 @@
  * call.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,21 +254,68 @@ static inline void ring_wake_check(struct hchan *c, struct waitq *q,
 		ring_wake(c, q, recv);
 }
 
-int chan_ring_put(struct hchan *c, const void *ep)
+/*
+ * A ring operation makes its move visible before it looks for a waiter
+ * to wake, and the goroutine that sees the move may free the channel at
+ * once (a receiver that got the last value; a sender woken with its value
+ * taken).  So an operation announces the channel in its M's chanop from
+ * before its move to its last access, under acquirem so that the
+ * goroutine stays on that M (the window of step 1, too), and
+ * goro_chan_free waits until no M announces it: a hazard pointer.  The
+ * announcing store is ordered before the move's release store, so a freer
+ * that saw the move sees the announcement or its end.  Threads without
+ * an M count in chan_foreign_ops instead.
+ */
+static long chan_foreign_ops;
+
+static inline struct m *ring_op_begin(struct hchan *c)
 {
 	struct m *mp = acquirem();
+
+	if (likely(mp))
+		__atomic_store_n(&mp->chanop, c, __ATOMIC_RELAXED);
+	else
+		__atomic_add_fetch(&chan_foreign_ops, 1, __ATOMIC_SEQ_CST);
+	return mp;
+}
+
+static inline void ring_op_end(struct m *mp)
+{
+	if (likely(mp))
+		__atomic_store_n(&mp->chanop, NULL, __ATOMIC_RELEASE);
+	else
+		__atomic_sub_fetch(&chan_foreign_ops, 1, __ATOMIC_RELEASE);
+	releasem(mp);
+}
+
+/* Until no ring operation on c is in progress (goro_chan_free). */
+static void ring_ops_drain(struct hchan *c)
+{
+	for (struct m *mp = __atomic_load_n(&allm, __ATOMIC_ACQUIRE); mp;
+	     mp = mp->alllink)
+		while (__atomic_load_n(&mp->chanop, __ATOMIC_ACQUIRE) == c)
+			sched_yield();
+	while (__atomic_load_n(&chan_foreign_ops, __ATOMIC_ACQUIRE))
+		sched_yield();
+}
+
+int chan_ring_put(struct hchan *c, const void *ep)
+{
+	struct m *mp = ring_op_begin(c);
 	int r = ring_put(c, ep);
 
-	releasem(mp);
+	if (r != CHAN_OK)
+		ring_op_end(mp);
 	return r;
 }
 
 int chan_ring_get(struct hchan *c, void *ep)
 {
-	struct m *mp = acquirem();
+	struct m *mp = ring_op_begin(c);
 	int r = ring_get(c, ep);
 
-	releasem(mp);
+	if (r != CHAN_OK)
+		ring_op_end(mp);
 	return r;
 }
 
@@ -277,27 +325,28 @@ void chan_ring_wake(struct hchan *c, bool sent)
 		ring_wake_check(c, &c->recvq, true);
 	else
 		ring_wake_check(c, &c->sendq, false);
+	ring_op_end(getm());	/* the M of chan_ring_put/get: acquirem */
 }
 
 int chan_bufsend(struct hchan *c, const void *ep)
 {
-	struct m *mp = acquirem();	/* the window of step 1 */
+	struct m *mp = ring_op_begin(c);
 	int r = ring_put(c, ep);
 
-	releasem(mp);
 	if (r == CHAN_OK)
 		ring_wake_check(c, &c->recvq, true);
+	ring_op_end(mp);
 	return r;
 }
 
 int chan_bufrecv(struct hchan *c, void *ep)
 {
-	struct m *mp = acquirem();
+	struct m *mp = ring_op_begin(c);
 	int r = ring_get(c, ep);
 
-	releasem(mp);
 	if (r == CHAN_OK)
 		ring_wake_check(c, &c->sendq, false);
+	ring_op_end(mp);
 	return r;
 }
 
@@ -605,6 +654,8 @@ GORO_API void goro_chan_free(struct goro_chan *ch)
 	if (__atomic_load_n(&c->sendq.first, __ATOMIC_RELAXED) ||
 	    __atomic_load_n(&c->recvq.first, __ATOMIC_RELAXED))
 		throw("goro_chan_free: channel has blocked goroutines");
+	if (c->dataqsiz)
+		ring_ops_drain(c);
 	rootfree(c);
 }
 

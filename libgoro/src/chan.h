@@ -251,7 +251,9 @@ enum { CHAN_OK, CHAN_WOULDBLOCK, CHAN_ISCLOSED };
 int chan_bufsend(struct hchan *c, const void *ep);
 int chan_bufrecv(struct hchan *c, void *ep);
 /* The same without the wake-up, for select's locked pass (it holds
- * c->lock): then chan_ring_wake once the locks are dropped. */
+ * c->lock): then chan_ring_wake once the locks are dropped.  After
+ * CHAN_OK the operation stays open (acquirem, the M's chanop: chan.c)
+ * until chan_ring_wake closes it. */
 int chan_ring_put(struct hchan *c, const void *ep);
 int chan_ring_get(struct hchan *c, void *ep);
 void chan_ring_wake(struct hchan *c, bool sent);

@@ -260,6 +260,7 @@ struct m {
 	struct note park;	/* stopm() sleeps here */
 	struct m *schedlink;	/* sched.midle link */
 	struct m *alllink;	/* allm list */
+	struct hchan *chanop;	/* ring operation in progress (chan.c) */
 	uint64_t rand;		/* fastrand state */
 	int tid;
 	uintptr_t g0_lo, g0_hi;	/* thread stack bounds */

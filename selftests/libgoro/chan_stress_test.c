@@ -410,4 +410,87 @@ TEST(select_over_closing_channels)
 	ASSERT_EQ(total * (total - 1) / 2, sc_sum);
 }
 
+/* ---------------------------------------------------------------------
+ * Freeing a buffered channel as soon as the last operation on it is seen
+ *
+ * A ring operation moves its element before it looks for a waiter to
+ * wake: the side that sees the move may free the channel at once, and
+ * the other side must not touch it after (ASan and TSan reported the
+ * wake check reading freed memory).
+ * ------------------------------------------------------------------- */
+
+#define FREE_ROUNDS	SCALE(200000L)
+
+static void free_sender(void *arg)
+{
+	int v = 7;
+
+	goro_chan_send(arg, &v);
+}
+
+/* The receiver of the only value frees the channel. */
+static void free_recv_main(void *arg)
+{
+	(void)arg;
+	for (long i = 0; i < FREE_ROUNDS; i++) {
+		struct goro_chan *c = goro_chan_make(sizeof(int), 1);
+		int v = 0;
+
+		if (!c || go(free_sender, c))
+			abort();
+		if (goro_chan_recv(c, &v) != 1 || v != 7)
+			abort();
+		goro_chan_free(c);
+	}
+}
+
+struct free_pair {
+	struct goro_chan *c;
+	struct goro_waitgroup *wg;
+};
+
+static void free_taker(void *arg)
+{
+	struct free_pair *fp = arg;
+	struct goro_waitgroup *wg = fp->wg;
+	int v;
+
+	if (goro_chan_recv(fp->c, &v) != 1)
+		abort();
+	goro_waitgroup_done(wg);
+}
+
+/* A sender blocked on a full ring is woken with its value moved in by
+ * the receiver, and frees the channel while that receiver may still be
+ * in its wake-up. */
+static void free_send_main(void *arg)
+{
+	(void)arg;
+	for (long i = 0; i < FREE_ROUNDS / 4; i++) {
+		struct goro_waitgroup wg = { 0 };
+		struct free_pair fp = { goro_chan_make(sizeof(int), 1), &wg };
+		int v = 1;
+
+		if (!fp.c)
+			abort();
+		goro_chan_send(fp.c, &v);	/* the ring is full */
+		goro_waitgroup_add(&wg, 1);
+		if (go(free_taker, &fp))
+			abort();
+		goro_chan_send(fp.c, &v);	/* blocks until the taker */
+		goro_waitgroup_wait(&wg);
+		goro_chan_free(fp.c);
+	}
+}
+
+TEST(free_after_last_receive)
+{
+	ASSERT_EQ(0, goro_main(free_recv_main, NULL));
+}
+
+TEST(free_after_woken_send)
+{
+	ASSERT_EQ(0, goro_main(free_send_main, NULL));
+}
+
 TEST_HARNESS_MAIN
