@@ -199,7 +199,11 @@ struct goro_chan;
  */
 struct goro_chan *goro_chan_make(size_t elem_size, size_t cap);
 
-/* Free a channel that no goroutine references or waits on any more. */
+/*
+ * Free a channel that no goroutine waits on or will use again.  Freeing
+ * it as soon as its last operation is seen (the last value received)
+ * is safe: an operation still finishing on another thread is waited for.
+ */
 void goro_chan_free(struct goro_chan *ch);
 
 /*
