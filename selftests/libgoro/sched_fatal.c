@@ -202,28 +202,26 @@ TEST(schedtrace_lines)
  */
 #define GROW_N	((TSAN ? 2000 : 20000) / test_div())
 
-static struct goro_waitgroup grow_ready, grow_gate;
+static struct tpark grow_park;
 
 static void grow_parker(void *arg)
 {
 	(void)arg;
-	goro_waitgroup_done(&grow_ready);
-	goro_waitgroup_wait(&grow_gate);
+	tpark_wait(&grow_park);
 }
 
 static void grow_main(void *arg)
 {
 	(void)arg;
-	goro_waitgroup_add(&grow_gate, 1);
-	goro_waitgroup_add(&grow_ready, (int)GROW_N);
 	for (long i = 0; i < GROW_N; i++) {
 		if (go(grow_parker, NULL))
 			abort();
 		if (i % (GROW_N / 20 + 1) == 0)
 			goro_sleep(1000 * 1000);	/* let the tracer in */
 	}
-	goro_waitgroup_wait(&grow_ready);
-	goro_waitgroup_done(&grow_gate);
+	while (tpark_count(&grow_park) < GROW_N)
+		goro_sleep(1000 * 1000);
+	tpark_release(&grow_park);
 }
 
 static void child_schedtrace_grow(void)
