@@ -15,7 +15,7 @@
  *  - runnext holds the G readied last by the running goroutine (goready,
  *    new goroutines): it runs next and inherits the time slice, which
  *    makes a producer/consumer pair ping-pong on one P.  Thieves take
- *    runnext only when the ring is empty, and only after a short pause
+ *    runnext only when the ring is empty, and only after a short sleep
  *    when the owner is running, since it is likely to run it at once.
  *  - Invariants: 0 <= tail - head <= RUNQ_SIZE (unsigned wrap); slots in
  *    [head, tail) hold runnable Gs; runqempty() is exact only for the
@@ -32,6 +32,7 @@
  */
 #include <sched.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "runtime.h"
 
@@ -106,9 +107,24 @@ static uint32_t runqgrab(struct p *pp, struct g **batch, uint32_t batchhead,
 				return 0;
 			if (__atomic_load_n(&pp->status, __ATOMIC_RELAXED) ==
 			    P_RUNNING) {
-				/* The owner is likely to run it in a moment:
-				 * let it, rather than bounce it between Ps. */
-				sched_yield();
+				/*
+				 * The owner is likely to run it in a moment
+				 * (it readied it and is about to block): let
+				 * it, rather than bounce it between Ps.  A
+				 * sleep as Go's, not sched_yield, which returns
+				 * at once when this CPU has nothing else to
+				 * run: the thief then took runnext under the
+				 * owner's nose, and select (four producers,
+				 * one consumer) ran its producers on both Ps,
+				 * fighting for the channel locks: 170-190 ->
+				 * 125-140 ns/op.  Linux's timer slack makes
+				 * it ~50 us, not 3: a producer/consumer pair
+				 * on a ring reaches a second P later
+				 * (chanbuf 12 -> 15 ns/op); a spin of 3 us on
+				 * runnext instead was worse for both, its
+				 * reads stealing the owner's cache line.
+				 */
+				usleep(3);
 			}
 			if (!__atomic_compare_exchange_n(&pp->runnext, &next,
 							 NULL, false,
