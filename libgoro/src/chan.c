@@ -241,7 +241,7 @@ static __attribute__((noinline)) void ring_wake(struct hchan *c,
 	unlock(&c->lock);
 	if (!gp)
 		return;
-	goready(gp);
+	goready_par(gp);
 	/* the move made for it may let a waiter of the other side go on */
 	if (moved)
 		ring_wake_check(c, recv ? &c->sendq : &c->recvq, !recv);

@@ -1544,7 +1544,12 @@ void gopark(bool (*unlockf)(struct g *gp, void *arg), void *arg,
 
 /* As Go's ready(): acquirem, since on a goroutine's stack the P's queue
  * is in hand (and wakep may start an M: clone, mmap). */
-void goready(struct g *gp)
+/*
+ * par: the waker goes on running (it made room in or took from a
+ * buffered channel), so the readied G is worth running beside it at
+ * once: a thief takes it from runnext without runqgrab's backoff.
+ */
+static void ready(struct g *gp, bool par)
 {
 	struct m *mp = acquirem();
 
@@ -1552,12 +1557,23 @@ void goready(struct g *gp)
 		throw("goready: no P");
 	if (unlikely(debug.handoffprobe))
 		handoff_probe(mp, "goready: P handed off inside the runtime");
+	__atomic_store_n(&gp->readypar, par, __ATOMIC_RELAXED);
 	casgstatus(gp, G_WAITING, G_RUNNABLE);
 	GORO_PROBE2(goroutine_ready, gp->goid,
 		    mp->curg ? mp->curg->goid : 0);
 	runqput(mp->p, gp, true);
 	wakep();
 	releasem(mp);
+}
+
+void goready(struct g *gp)
+{
+	ready(gp, false);
+}
+
+void goready_par(struct g *gp)
+{
+	ready(gp, true);
 }
 
 void goyield(void)

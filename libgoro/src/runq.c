@@ -85,6 +85,29 @@ bool runqputslow(struct p *pp, struct g *gp, uint32_t head, uint32_t tail)
 }
 
 /*
+ * next sits in the runnext of a running P.  Its owner readied it a
+ * moment ago and, after a hand-off, is likely to block and run it at
+ * once: give it that moment rather than bounce next between Ps.  A
+ * sleep, as Go's usleep(3): sched_yield returns at once when this CPU
+ * has nothing else to run, and the thief took runnext under the owner's
+ * nose (select, four producers and one consumer: the producers ran on
+ * both Ps and fought over the channel locks, 180-210 -> 126-134 ns/op).
+ * But a G readied by a waker that runs on (goready_par: a buffered
+ * channel's producer or consumer) is taken after a yield only: there
+ * the owner does not block soon, and the pair runs on both Ps (chanbuf:
+ * 11-13 ns/op, 15-20 with the sleep).  A spin instead of the sleep, on
+ * runnext or on the clock alone, slowed the owner (pingpong procs=2
+ * 75 -> 135-190 ns/op: this host's two CPUs are likely SMT siblings).
+ */
+static void runnext_backoff(struct g *next)
+{
+	if (__atomic_load_n(&next->readypar, __ATOMIC_RELAXED))
+		sched_yield();
+	else
+		usleep(3);
+}
+
+/*
  * Grab half of pp's queue into batch[batchhead...] (a ring of the same
  * size); returns how many.  Runs on a thief.
  */
@@ -106,26 +129,8 @@ static uint32_t runqgrab(struct p *pp, struct g **batch, uint32_t batchhead,
 			if (!next)
 				return 0;
 			if (__atomic_load_n(&pp->status, __ATOMIC_RELAXED) ==
-			    P_RUNNING) {
-				/*
-				 * The owner is likely to run it in a moment
-				 * (it readied it and is about to block): let
-				 * it, rather than bounce it between Ps.  A
-				 * sleep as Go's, not sched_yield, which returns
-				 * at once when this CPU has nothing else to
-				 * run: the thief then took runnext under the
-				 * owner's nose, and select (four producers,
-				 * one consumer) ran its producers on both Ps,
-				 * fighting for the channel locks: 170-190 ->
-				 * 125-140 ns/op.  Linux's timer slack makes
-				 * it ~50 us, not 3: a producer/consumer pair
-				 * on a ring reaches a second P later
-				 * (chanbuf 12 -> 15 ns/op); a spin of 3 us on
-				 * runnext instead was worse for both, its
-				 * reads stealing the owner's cache line.
-				 */
-				usleep(3);
-			}
+			    P_RUNNING)
+				runnext_backoff(next);
 			if (!__atomic_compare_exchange_n(&pp->runnext, &next,
 							 NULL, false,
 							 __ATOMIC_ACQUIRE,

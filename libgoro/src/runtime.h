@@ -95,6 +95,7 @@ void gopark(bool (*unlockf)(struct g *gp, void *arg), void *arg,
 /* goready: make gp (G_WAITING) runnable in the current P's runnext and
  * wake an idle P if there is one.  Callable from goroutines and g0. */
 void goready(struct g *gp);
+void goready_par(struct g *gp);
 
 /* goyield: current goroutine to the local run queue's tail, reschedule. */
 void goyield(void);
@@ -230,6 +231,7 @@ struct g {
 	void *asan_fake_stack;	/* ASan fiber state */
 	void *tsan_fiber;	/* TSan fiber */
 	uint32_t preempt;	/* atomic: yield at the next safe point */
+	uint32_t readypar;	/* atomic: readied by a waker that runs on */
 	uintptr_t syscallregs[5]; /* mgc.c: rbx, r12-r15 at goro_syscall_enter */
 	uint64_t magic;		/* G_MAGIC: g_is_valid() */
 };
