@@ -221,15 +221,18 @@ static long sweepone(void)
 	uint32_t i;
 	long freed;
 
-	while ((i = __atomic_load_n(&sweepcursor, __ATOMIC_RELAXED)) <
+	/* acquire: pairs with sweep_start's release, so that a sweeper
+	 * still in its loop from the last cycle sees this cycle's
+	 * markbits (TSan found the missing edge: gc_stress) */
+	while ((i = __atomic_load_n(&sweepcursor, __ATOMIC_ACQUIRE)) <
 	       NUM_SPAN_CLASSES) {
 		struct mcentral *c = &mheap_->central[i];
 		struct mspan *s = take_unswept(c);
 
 		if (!s) {
 			__atomic_compare_exchange_n(&sweepcursor, &i, i + 1,
-						    false, __ATOMIC_RELAXED,
-						    __ATOMIC_RELAXED);
+						    false, __ATOMIC_ACQ_REL,
+						    __ATOMIC_ACQUIRE);
 			continue;
 		}
 		freed = 0;
@@ -281,7 +284,8 @@ void sweep_start(void)
 		throw("sweep_start: the last cycle's sweep is not finished");
 	__atomic_store_n(&mheap_->sweepgen, mheap_->sweepgen + 2,
 			 __ATOMIC_RELAXED);
-	__atomic_store_n(&sweepcursor, 0, __ATOMIC_RELAXED);
+	/* release: publishes the mark's bits to every sweeper */
+	__atomic_store_n(&sweepcursor, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&sweepdone, 0, __ATOMIC_RELEASE);
 	/* no lock in the pause: a sweeper thread that holds bgmu is not
 	 * stopped; a missed wake-up costs only idle-time sweeping, and
