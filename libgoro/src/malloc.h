@@ -79,6 +79,7 @@ struct mspan {
 	bool incache;			/* owned by an mcache */
 	bool needzero;			/* memory may be dirty */
 	uint8_t ab;			/* which bits[] is allocbits */
+	bool scanacct;			/* counted in heaparena.scanpages */
 	uint32_t elemsize;
 	uint32_t nelems;
 	uint32_t freeindex;
@@ -115,8 +116,19 @@ static inline bool spanclass_noscan(uint8_t sc)
 	return sc & 1;
 }
 
+/*
+ * The collector walks the heap's page tables in granules of 16 MiB
+ * (mgc.c's passes and pause); a granule without an in-use span that may
+ * hold pointers has nothing to rescan, and the walk skips it.
+ */
+#define HEAP_GRANULE_SHIFT	24
+#define ARENA_GRANULES		(ARENA_BYTES >> HEAP_GRANULE_SHIFT)
+
 struct heaparena {
 	struct mspan *spans[ARENA_PAGES];
+	/* pages of in-use scan spans per granule: written under
+	 * mheap.lock, read atomically by the collector */
+	uint32_t scanpages[ARENA_GRANULES];
 };
 
 struct spanlist {
@@ -178,6 +190,7 @@ int size_to_class(size_t size);
 
 /* mheap.c */
 int mheap_init(void);
+bool heap_may_hold_pointers(uintptr_t lo, uintptr_t hi);
 struct mspan *mheap_alloc(uintptr_t npages, uint8_t spanclass, bool large);
 void mheap_free(struct mspan *s);
 void mheap_free_locked(struct mspan *s);

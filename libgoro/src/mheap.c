@@ -239,6 +239,46 @@ static struct mspan *freelist_find(uintptr_t npages)
  * An in-use span of npages for spanclass (large: a single object).
  * Its memory is zero unless s->needzero.  NULL when out of memory.
  */
+/* Add (in use) or take away (freed) s's pages in the scanpages of the
+ * granules it covers.  mheap.lock held. */
+static void span_account_scan(struct mspan *s, bool inuse)
+{
+	uintptr_t p = s->base, end = s->base + (s->npages << PAGE_SHIFT);
+
+	if (inuse == s->scanacct || (inuse && spanclass_noscan(s->spanclass)))
+		return;
+	s->scanacct = inuse;
+	while (p < end) {
+		uintptr_t gend = (p | ((1UL << HEAP_GRANULE_SHIFT) - 1)) + 1;
+		struct heaparena *ha = arena_l1[p >> ARENA_SHIFT];
+		uint32_t *c = &ha->scanpages[(p & (ARENA_BYTES - 1)) >>
+					     HEAP_GRANULE_SHIFT];
+		uint32_t n = (uint32_t)(((gend < end ? gend : end) - p) >>
+					PAGE_SHIFT);
+
+		__atomic_store_n(c, inuse ? *c + n : *c - n, __ATOMIC_RELAXED);
+		p = gend;
+	}
+}
+
+/* Whether [lo, hi) (heap arenas) holds an in-use span that may hold
+ * pointers; no lock, for the collector (mgc.c): the answer is exact
+ * with the world stopped, a hint otherwise. */
+bool heap_may_hold_pointers(uintptr_t lo, uintptr_t hi)
+{
+	lo &= ~((1UL << HEAP_GRANULE_SHIFT) - 1);
+	for (uintptr_t p = lo; p < hi; p += 1UL << HEAP_GRANULE_SHIFT) {
+		struct heaparena *ha = __atomic_load_n(&arena_l1[p >> ARENA_SHIFT],
+						       __ATOMIC_ACQUIRE);
+
+		if (ha && __atomic_load_n(&ha->scanpages[(p & (ARENA_BYTES - 1)) >>
+							 HEAP_GRANULE_SHIFT],
+					  __ATOMIC_RELAXED))
+			return true;
+	}
+	return false;
+}
+
 struct mspan *mheap_alloc(uintptr_t npages, uint8_t spanclass, bool large)
 {
 	struct mspan *s, *rest;
@@ -302,6 +342,7 @@ struct mspan *mheap_alloc(uintptr_t npages, uint8_t spanclass, bool large)
 		s->divmul = (uint32_t)(UINT32_MAX / s->elemsize + 1);
 	}
 	spanmap_set(s->base, npages, s);
+	span_account_scan(s, true);
 	__atomic_store_n(&s->state, SPAN_INUSE, __ATOMIC_RELEASE);
 	unlock(&mheap_->lock);
 	malloc_unpoison((void *)s->base, npages << PAGE_SHIFT);
@@ -314,6 +355,7 @@ void mheap_free_locked(struct mspan *s)
 	struct mspan *prev, *next;
 
 	if (s->state == SPAN_INUSE) {
+		span_account_scan(s, false);
 		mheap_->inuse -= s->npages << PAGE_SHIFT;
 		s->freed_at = nanotime();
 		s->needzero = true;
