@@ -79,7 +79,7 @@ struct mspan {
 	bool incache;			/* owned by an mcache */
 	bool needzero;			/* memory may be dirty */
 	uint8_t ab;			/* which bits[] is allocbits */
-	bool scanacct;			/* counted in heaparena.scanpages */
+	bool scanacct;			/* counted in arena scanpages */
 	uint32_t elemsize;
 	uint32_t nelems;
 	uint32_t freeindex;

@@ -268,12 +268,12 @@ bool heap_may_hold_pointers(uintptr_t lo, uintptr_t hi)
 {
 	lo &= ~((1UL << HEAP_GRANULE_SHIFT) - 1);
 	for (uintptr_t p = lo; p < hi; p += 1UL << HEAP_GRANULE_SHIFT) {
-		struct heaparena *ha = __atomic_load_n(&arena_l1[p >> ARENA_SHIFT],
-						       __ATOMIC_ACQUIRE);
+		struct heaparena *ha;
+		uint32_t g = (p & (ARENA_BYTES - 1)) >> HEAP_GRANULE_SHIFT;
 
-		if (ha && __atomic_load_n(&ha->scanpages[(p & (ARENA_BYTES - 1)) >>
-							 HEAP_GRANULE_SHIFT],
-					  __ATOMIC_RELAXED))
+		ha = __atomic_load_n(&arena_l1[p >> ARENA_SHIFT],
+				     __ATOMIC_ACQUIRE);
+		if (ha && __atomic_load_n(&ha->scanpages[g], __ATOMIC_RELAXED))
 			return true;
 	}
 	return false;
