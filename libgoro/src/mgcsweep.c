@@ -96,6 +96,11 @@ static bool sweepspan(struct mspan *s)
 
 	if (debug.invariants && !span_is_valid(s))
 		throw("sweep: span is not valid");
+	/* the pause's walk skips granules without such spans (mheap.c) */
+	if (debug.invariants && !spanclass_noscan(s->spanclass) &&
+	    !heap_may_hold_pointers(s->base,
+				    s->base + (s->npages << PAGE_SHIFT)))
+		throw("sweep: scan span in a granule the collector skips");
 	for (int i = 0; i < BITMAP_WORDS; i++)
 		marked += (uint32_t)__builtin_popcountll(mb[i]);
 	if (marked > s->nalloc)
