@@ -235,10 +235,6 @@ static struct mspan *freelist_find(uintptr_t npages)
 	return best;
 }
 
-/*
- * An in-use span of npages for spanclass (large: a single object).
- * Its memory is zero unless s->needzero.  NULL when out of memory.
- */
 /* Add (in use) or take away (freed) s's pages in the scanpages of the
  * granules it covers.  mheap.lock held. */
 static void span_account_scan(struct mspan *s, bool inuse)
@@ -279,6 +275,10 @@ bool heap_may_hold_pointers(uintptr_t lo, uintptr_t hi)
 	return false;
 }
 
+/*
+ * An in-use span of npages for spanclass (large: a single object).
+ * Its memory is zero unless s->needzero.  NULL when out of memory.
+ */
 struct mspan *mheap_alloc(uintptr_t npages, uint8_t spanclass, bool large)
 {
 	struct mspan *s, *rest;

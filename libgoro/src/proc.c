@@ -1542,12 +1542,12 @@ void gopark(bool (*unlockf)(struct g *gp, void *arg), void *arg,
 	mcall(GA_PARK);
 }
 
-/* As Go's ready(): acquirem, since on a goroutine's stack the P's queue
- * is in hand (and wakep may start an M: clone, mmap). */
 /*
- * par: the waker goes on running (it made room in or took from a
- * buffered channel), so the readied G is worth running beside it at
- * once: a thief takes it from runnext without runqgrab's backoff.
+ * As Go's ready(): acquirem, since on a goroutine's stack the P's queue
+ * is in hand (and wakep may start an M: clone, mmap).  par: the waker
+ * goes on running (it made room in or took from a buffered channel), so
+ * the readied G is worth running beside it at once: a thief takes it
+ * from runnext without runqgrab's backoff.
  */
 static void ready(struct g *gp, bool par)
 {

@@ -95,6 +95,8 @@ void gopark(bool (*unlockf)(struct g *gp, void *arg), void *arg,
 /* goready: make gp (G_WAITING) runnable in the current P's runnext and
  * wake an idle P if there is one.  Callable from goroutines and g0. */
 void goready(struct g *gp);
+/* goready_par: the same, for a waker that runs on (a buffered channel's
+ * producer or consumer): an idle P may take gp from runnext at once. */
 void goready_par(struct g *gp);
 
 /* goyield: current goroutine to the local run queue's tail, reschedule. */
