@@ -1266,8 +1266,8 @@ static void drain(void)
  * waits for a helper that is slow to wake: the markers that joined and
  * are idle with an empty pool are all the markers there are.
  */
-/* Granules of the heap for precleaning passes and the pause (below). */
-#define GRANULE_SHIFT	HEAP_GRANULE_SHIFT
+/* The heap is walked in granules (HEAP_GRANULE_SHIFT, malloc.h) by the
+ * precleaning passes and the pause (below). */
 #define ASSIST_BYTES	(16UL << 10)	/* scanned per refill (8 KiB) */
 
 static uintptr_t pass_lo_inv;	/* ~first granule's address: the data
@@ -1619,7 +1619,8 @@ static void rescan_stopped(struct g *me)
 	pass_lo_inv = ~lo;
 	pass_reprotect = false;
 	__atomic_store_n(&pass_next, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&pass_end, (uint32_t)((hi - lo) >> GRANULE_SHIFT),
+	__atomic_store_n(&pass_end,
+			 (uint32_t)((hi - lo) >> HEAP_GRANULE_SHIFT),
 			 __ATOMIC_RELAXED);
 	drain_parallel_granules(true);
 	__atomic_store_n(&pass_end, 0, __ATOMIC_RELAXED);
@@ -1677,7 +1678,7 @@ static uint64_t passpages[PRECLEAN_MAX + 4];	/* what each one found */
 static bool pass_granule(void)
 {
 	uint32_t i;
-	uintptr_t lo;
+	uintptr_t lo, hi;
 
 	__atomic_add_fetch(&pass_busy, 1, __ATOMIC_ACQUIRE);
 	i = __atomic_fetch_add(&pass_next, 1, __ATOMIC_RELAXED);
@@ -1685,13 +1686,13 @@ static bool pass_granule(void)
 		__atomic_sub_fetch(&pass_busy, 1, __ATOMIC_RELEASE);
 		return false;
 	}
-	lo = ~pass_lo_inv + ((uintptr_t)i << GRANULE_SHIFT);
+	lo = ~pass_lo_inv + ((uintptr_t)i << HEAP_GRANULE_SHIFT);
+	hi = lo + (1UL << HEAP_GRANULE_SHIFT);
 	/* free space and pointer-free spans have nothing to rescan: not
 	 * walking them is most of a large heap's pause when garbage left
 	 * free spans behind (gcheap: 304 granules walked, 1.0-1.3 ms) */
-	if (heap_may_hold_pointers(lo, lo + (1UL << GRANULE_SHIFT)))
-		dirty_scan(lo, lo + (1UL << GRANULE_SHIFT), scan_heap_written,
-			   pass_reprotect);
+	if (heap_may_hold_pointers(lo, hi))
+		dirty_scan(lo, hi, scan_heap_written, pass_reprotect);
 	__atomic_sub_fetch(&pass_busy, 1, __ATOMIC_RELEASE);
 	return true;
 }
@@ -1853,7 +1854,8 @@ static uint64_t preclean_pass(struct g *me, int32_t procs, int64_t *draint)
 	pass_lo_inv = ~lo;
 	pass_reprotect = true;
 	__atomic_store_n(&pass_next, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&pass_end, (uint32_t)((hi - lo) >> GRANULE_SHIFT),
+	__atomic_store_n(&pass_end,
+			 (uint32_t)((hi - lo) >> HEAP_GRANULE_SHIFT),
 			 __ATOMIC_RELAXED);
 	__atomic_store_n(&pass_on, 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&markmu);

@@ -1427,6 +1427,8 @@ static struct g *newproc1(struct p *pp, void (*fn)(void *), void *arg,
 	gp->gopc = gopc;
 	gp->waitreason = WAIT_ZERO;
 	gp->flags &= ~G_FLAG_MAIN;
+	/* a new G goes to runnext like a hand-off: not its last life's hint */
+	__atomic_store_n(&gp->readypar, 0, __ATOMIC_RELAXED);
 	if (pp->goidcache == pp->goidcacheend) {
 		pp->goidcache = __atomic_fetch_add(&sched.goidgen, GOID_BATCH,
 						   __ATOMIC_RELAXED) + 1;
