@@ -506,7 +506,8 @@ static inline void runqput(struct p *pp, struct g *gp, bool next)
 		 * CAS a non-NULL value to NULL: an empty runnext stays
 		 * empty until this store, so it needs no locked operation
 		 * (a channel ping-pong readies into an empty one at every
-		 * hop).  A full one may be stolen meanwhile: exchange.
+		 * hop; wakep's fence orders it before the look for an idle
+		 * P).  A full one may be stolen meanwhile: exchange.
 		 */
 		if (likely(!old)) {
 			__atomic_store_n(&pp->runnext, gp, __ATOMIC_RELEASE);
@@ -568,11 +569,33 @@ void globrunqput(struct g *gp);
 void globrunqputbatch(struct gqueue *q, int32_t n);
 void globrunqputarray(struct g **batch, uint32_t n);
 struct g *globrunqget(struct p *pp, int32_t max);
-/* Try to add one more P to run goroutines (proc.c's top comment): after
- * every goready and spawn, so the common "no idle P" answer is inline. */
+/*
+ * A full fence: the stores before it are visible before the loads after
+ * it (x86 lets a load pass an earlier store; release/acquire do not
+ * stop that).  A locked add to the red zone, the kernel's smp_mb() on
+ * x86_64: cheaper than mfence, which also waits for non-temporal stores.
+ */
+static inline void storeload_fence(void)
+{
+	asm volatile("lock addl $0, -4(%%rsp)" ::: "memory", "cc");
+}
+
+/*
+ * Try to add one more P to run goroutines (proc.c's top comment): after
+ * every goready and spawn, so the common "no idle P" answer is inline.
+ * Dekker's pattern with findrunnable: the waker publishes the G, then
+ * looks for an idle P; an M going idle publishes its P in the idle list,
+ * then looks at every run queue once more.  Each side needs its store
+ * before its load: without the fence the waker read npidle 0 while the
+ * M missed the G (4% of the rounds of sched_stress's
+ * spawned_runs_on_idle_p_while_parent_spins), and the G waited in
+ * runnext until its P's goroutine stopped.  The idle side's locked
+ * operations (sched.lock, nmspinning) order it already.
+ */
 void wakep_slow(void);
 static inline void wakep(void)
 {
+	storeload_fence();
 	if (__atomic_load_n(&sched.npidle, __ATOMIC_ACQUIRE))
 		wakep_slow();
 }

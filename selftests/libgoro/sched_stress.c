@@ -171,6 +171,54 @@ TEST(work_stealing_observable)
 	ASSERT_GT(other, 0);
 }
 
+/*
+ * A goroutine readied while its P's goroutine spins (no runtime call,
+ * and no preemptible text in a static test) runs on the idle P: the
+ * readying's publication and its look for an idle P must not pass each
+ * other, nor the idle M's pidleput and its last look at the queues
+ * (lost, the spawned G waited in runnext: chan_stress's
+ * free_after_seen_close hung).
+ */
+#define SPIN_ROUNDS	5000
+static int spin_flag;
+static long spin_lost;
+
+static void set_flag(void *arg)
+{
+	(void)arg;
+	__atomic_store_n(&spin_flag, 1, __ATOMIC_RELEASE);
+}
+
+static void spin_main(void *arg)
+{
+	(void)arg;
+	goro_set_maxprocs(2);
+	for (long i = 0; i < SPIN_ROUNDS / test_div(); i++) {
+		int64_t end;
+
+		__atomic_store_n(&spin_flag, 0, __ATOMIC_RELAXED);
+		if (go(set_flag, NULL))
+			abort();
+		end = goro_nanotime() + 250 * 1000 * 1000;
+		while (!__atomic_load_n(&spin_flag, __ATOMIC_ACQUIRE))
+			if (goro_nanotime() > end) {
+				spin_lost++;
+				break;
+			}
+		/* a lost one runs when we yield: the next round starts clean */
+		while (!__atomic_load_n(&spin_flag, __ATOMIC_ACQUIRE))
+			goro_yield();
+	}
+}
+
+TEST(spawned_runs_on_idle_p_while_parent_spins)
+{
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		SKIP(return, "one CPU");
+	ASSERT_EQ(0, goro_main(spin_main, NULL));
+	ASSERT_EQ(0, spin_lost);
+}
+
 /* Overflow: 1000 spawns without yielding on one P spill the ring. */
 static int32_t overflow_seen;
 
