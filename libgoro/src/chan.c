@@ -651,9 +651,15 @@ GORO_API void goro_chan_free(struct goro_chan *ch)
 		timer_chan_free(c->timer);	/* frees c too */
 		return;
 	}
-	if (__atomic_load_n(&c->sendq.first, __ATOMIC_RELAXED) ||
-	    __atomic_load_n(&c->recvq.first, __ATOMIC_RELAXED))
+	/*
+	 * A receive can see the close lock-free (the ring's closed bit, or
+	 * closed itself) while the closer still holds the lock, waking
+	 * the other waiters: taking the lock waits it out.
+	 */
+	lock(&c->lock);
+	if (c->sendq.first || c->recvq.first)
 		throw("goro_chan_free: channel has blocked goroutines");
+	unlock(&c->lock);
 	if (c->dataqsiz)
 		ring_ops_drain(c);
 	rootfree(c);
@@ -671,13 +677,18 @@ GORO_API bool goro_chan_recv(struct goro_chan *ch, void *v)
 	return chanrecv(hchan_of(ch), v, true) > 0;
 }
 
+/* The non-blocking operations are preemption points too: a goroutine
+ * polling one in a loop spends its time in the runtime, where the
+ * preemption signal only flags it (preempt.c), as select's default does. */
 GORO_API bool goro_chan_try_send(struct goro_chan *ch, const void *v)
 {
+	preempt_check();
 	return chansend(hchan_of(ch), v, false);
 }
 
 GORO_API int goro_chan_try_recv(struct goro_chan *ch, void *v)
 {
+	preempt_check();
 	return chanrecv(hchan_of(ch), v, false);
 }
 

@@ -483,6 +483,32 @@ static void free_send_main(void *arg)
 	}
 }
 
+static void free_closer(void *arg)
+{
+	goro_chan_close(arg);
+}
+
+/* A receiver that sees the close frees the channel while the closer may
+ * still hold its lock (ASan and TSan reported the closer's unlock and
+ * waiter scan touching freed memory). */
+static void free_close_main(void *arg)
+{
+	(void)arg;
+	for (long i = 0; i < FREE_ROUNDS / 8; i++) {
+		struct goro_chan *c = goro_chan_make(sizeof(int), i & 1);
+		int v = 3, r;
+
+		if (!c || go(free_closer, c))
+			abort();
+		/* spin, not park: the closer runs on the other P */
+		while (!(r = goro_chan_try_recv(c, &v)))
+			__builtin_ia32_pause();
+		if (r != -EPIPE || v != 0)
+			abort();
+		goro_chan_free(c);
+	}
+}
+
 TEST(free_after_last_receive)
 {
 	ASSERT_EQ(0, goro_main(free_recv_main, NULL));
@@ -491,6 +517,11 @@ TEST(free_after_last_receive)
 TEST(free_after_woken_send)
 {
 	ASSERT_EQ(0, goro_main(free_send_main, NULL));
+}
+
+TEST(free_after_seen_close)
+{
+	ASSERT_EQ(0, goro_main(free_close_main, NULL));
 }
 
 TEST_HARNESS_MAIN

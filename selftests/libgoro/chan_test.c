@@ -403,6 +403,50 @@ TEST(nonblocking_every_kind)
 	ASSERT_EQ(0, nb_bad);
 }
 
+/*
+ * A goroutine polling with try_recv/try_send on the only P lets the
+ * peer it waits for run: the non-blocking operations are preemption
+ * points (a static test has no preemptible text, so the sysmon's
+ * signal only flags the poller).
+ */
+static void poll_sender(void *arg)
+{
+	goro_chan_send(arg, &(long){ 5 });
+}
+
+static void poll_receiver(void *arg)
+{
+	long v;
+
+	goro_chan_recv(arg, &v);
+}
+
+static long poll_got;
+
+static void poll_main(void *arg)
+{
+	struct goro_chan *c = goro_chan_make(sizeof(long), 0);
+	long v = 0;
+
+	(void)arg;
+	goro_set_maxprocs(1);
+	go(poll_sender, c);
+	while (!goro_chan_try_recv(c, &v))
+		;
+	poll_got = v;
+	go(poll_receiver, c);
+	while (!goro_chan_try_send(c, &v))
+		;
+	poll_got += v;
+	goro_chan_free(c);
+}
+
+TEST(polling_loop_lets_peer_run)
+{
+	ASSERT_EQ(0, goro_main(poll_main, NULL));
+	ASSERT_EQ(10, poll_got);
+}
+
 /* ---------------------------------------------------------------------
  * Close
  * ------------------------------------------------------------------- */
