@@ -494,6 +494,7 @@ static void free_closer(void *arg)
 static void free_close_main(void *arg)
 {
 	(void)arg;
+	goro_set_maxprocs(2);	/* the race needs both; procs1/ runs it too */
 	for (long i = 0; i < FREE_ROUNDS / 8; i++) {
 		struct goro_chan *c = goro_chan_make(sizeof(int), i & 1);
 		int v = 3, r;
