@@ -291,9 +291,10 @@ while read -r name rc secs totals; do
 	printf '%-32s pass:%-4s fail:%-4s skip:%-4s %6s s  exit %s\n' \
 		"$name" "$p" "$((f + e))" "$s" "$secs" "$rc"
 	# A failed case with its harness diagnostics (file.c:LINE: lines,
-	# timeouts, a fuzzer's seed), so that a flaky failure can be replayed.
+	# timeouts, a fuzzer's seed, the runtime's fatal errors and panics),
+	# so that a flaky failure can be told and replayed.
 	[ $((f + e)) = 0 ] || section "$name" |
-		grep -aE '^not ok|^# [^ ]+\.c:[0-9]+:|terminated|seed' |
+		grep -aE '^not ok|^# [^ ]+\.c:[0-9]+:|terminated|seed|step #|^(fatal error|panic|runtime):' |
 		head -n 40 | sed 's/^/    /'
 	[ "$rc" = 0 ] || [ $((f + e)) != 0 ] || problem "$name: exit $rc$why with no failed case"
 done <<<"$results"
