@@ -24,6 +24,15 @@
  *     its check is one that was not ready yet: the select is as
  *     atomic as one that locked everything first.  With a ready case,
  *     most selects take one lock, not n.
+ *  1c. Nothing ready, blocking, and 1..n goroutines queued on our P:
+ *     yield once and start over.  They are most often the peers the
+ *     last selects readied, and once they ran they wait in their
+ *     channel operations, where 1b finds them: a yield instead of
+ *     locking every channel twice around a park (select benchmark:
+ *     145-221 -> 101-127 ns/op, Go 287-316).  A select is
+ *     preemptible at this point anyway; the bound keeps it from
+ *     queueing behind unrelated work it would not have waited for
+ *     when parked.
  *  2. Lock every channel in lockorder, each once even if several cases
  *     name it.  Address order makes two selects over the same channels
  *     take the locks in one global order: no deadlock.
@@ -169,6 +178,27 @@ static int select_check(struct goro_select_case *cases, int n,
 }
 
 /* The select proper; order/lo/sgs have room for n entries each. */
+/*
+ * Yield to the goroutines queued on our P, if there are some but no
+ * more than ncases (likely our peers, not a queue of unrelated work we
+ * would wait behind); true if we did.
+ */
+static bool select_yield_first(int ncases)
+{
+	struct m *mp = getm();
+	struct p *pp = mp ? mp->p : NULL;
+	uint32_t queued;
+
+	if (!pp)
+		return false;
+	queued = runqlen(pp) +
+		 !!__atomic_load_n(&pp->runnext, __ATOMIC_RELAXED);
+	if (!queued || queued > (uint32_t)ncases)
+		return false;
+	goro_yield();
+	return true;
+}
+
 static int selectgo(struct goro_select_case *cases, int n, bool block,
 		    uint16_t *pollorder, uint16_t *lockorder,
 		    struct sudog *sgs)
@@ -179,7 +209,7 @@ static int selectgo(struct goro_select_case *cases, int n, bool block,
 	struct hchan *c;
 	struct g *gp;
 	uint32_t done = 0;
-	bool success = false;
+	bool success = false, yielded = false;
 	int norder = 0, i, casi;
 
 again:
@@ -224,6 +254,18 @@ again:
 				return casi;
 			}
 		}
+	}
+	/*
+	 * Nothing ready, but a few goroutines wait on this P, likely the
+	 * peers our last cases readied: let them run first, once.  Parked, we
+	 * would lock every channel twice and be readied by the first of
+	 * them; after the yield they are blocked in their sends and
+	 * receives and the lock-free pass takes one (the select benchmark:
+	 * four producers readied by one consumer).
+	 */
+	if (block && !yielded && select_yield_first(norder)) {
+		yielded = true;
+		goto again;
 	}
 	sort_lockorder(cases, pollorder, lockorder, norder);
 
