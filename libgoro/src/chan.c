@@ -14,9 +14,10 @@
  *     the answer is still one a locked check could have given a moment
  *     earlier, as in Go.
  *  2. Lock.  A send on a closed channel panics.  A peer waits: dequeue
- *     it, copy the value stack to stack, unlock, goready it (into this
- *     P's runnext: it runs as soon as we block, which is what makes a
- *     ping-pong cheap).
+ *     it, copy the value stack to stack, put it in this P's runnext
+ *     (it runs as soon as we block, which is what makes a ping-pong
+ *     cheap), unlock, and look for an idle P: goready_locked and
+ *     wakep_after_unlock, whose store-load order the unlock gives.
  *  3. Else queue a sudog and gopark; the unlockf drops the lock only
  *     once we are parked, so a peer can never ready us before.  The
  *     peer copies the value and sets success; close sets success = false
@@ -509,8 +510,9 @@ bool chansend(struct hchan *c, const void *ep, bool block)
 	sg = waitq_dequeue(&c->recvq);
 	if (sg) {
 		gp = chan_send_to(c, sg, ep);
+		goready_locked(gp);
 		unlock(&c->lock);
-		goready(gp);
+		wakep_after_unlock();
 		return true;
 	}
 	if (!block) {
@@ -586,8 +588,9 @@ int chanrecv(struct hchan *c, void *ep, bool block)
 	sg = waitq_dequeue(&c->sendq);
 	if (sg) {
 		gp = chan_recv_from(c, sg, ep);
+		goready_locked(gp);
 		unlock(&c->lock);
-		goready(gp);
+		wakep_after_unlock();
 		return 1;
 	}
 	if (!block) {

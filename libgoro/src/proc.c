@@ -1551,10 +1551,8 @@ void gopark(bool (*unlockf)(struct g *gp, void *arg), void *arg,
  * the readied G is worth running beside it at once: a thief takes it
  * from runnext without runqgrab's backoff.
  */
-static void ready(struct g *gp, bool par)
+static inline void ready_put(struct m *mp, struct g *gp, bool par)
 {
-	struct m *mp = acquirem();
-
 	if (!mp || !mp->p)
 		throw("goready: no P");
 	if (unlikely(debug.handoffprobe))
@@ -1564,7 +1562,31 @@ static void ready(struct g *gp, bool par)
 	GORO_PROBE2(goroutine_ready, gp->goid,
 		    mp->curg ? mp->curg->goid : 0);
 	runqput(mp->p, gp, true);
+}
+
+static void ready(struct g *gp, bool par)
+{
+	struct m *mp = acquirem();
+
+	ready_put(mp, gp, par);
 	wakep();
+	releasem(mp);
+}
+
+/* The caller holds a runtime lock (m->locks counts it): the P stays. */
+void goready_locked(struct g *gp)
+{
+	ready_put(getm(), gp, false);
+}
+
+void wakep_after_unlock(void)
+{
+	struct m *mp;
+
+	if (!__atomic_load_n(&sched.npidle, __ATOMIC_ACQUIRE))
+		return;
+	mp = acquirem();
+	wakep_slow();
 	releasem(mp);
 }
 

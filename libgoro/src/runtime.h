@@ -98,6 +98,17 @@ void goready(struct g *gp);
 /* goready_par: the same, for a waker that runs on (a buffered channel's
  * producer or consumer): an idle P may take gp from runnext at once. */
 void goready_par(struct g *gp);
+/*
+ * goready in two halves around the unlock of the lock the caller holds
+ * (a channel's, as its peer is dequeued): goready_locked puts gp in
+ * runnext, wakep_after_unlock looks for an idle P.  The unlock between
+ * them is a locked exchange, a full fence on x86: it orders the store
+ * before the load as wakep's fence would, one locked instruction fewer
+ * per channel hand-off.  gp may run on another P before the unlock: it
+ * must wait for that lock before it touches what the lock guards.
+ */
+void goready_locked(struct g *gp);
+void wakep_after_unlock(void);
 
 /* goyield: current goroutine to the local run queue's tail, reschedule. */
 void goyield(void);
