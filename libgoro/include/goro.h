@@ -93,8 +93,8 @@ void goro_sleep(int64_t ns);
  * too slow for.  As in Go 1.23, once goro_timer_stop/reset or
  * goro_ticker_stop/reset returns, no value from an earlier arming can be
  * received.  Creating or re-arming one needs a goroutine (it goes on the
- * caller's P); NULL means out of memory.  Until the collector exists they
- * are freed explicitly: goro_timer_free/goro_ticker_free (the channel
+ * caller's P); NULL means out of memory.  Like channels they are freed
+ * explicitly, not collected: goro_timer_free/goro_ticker_free (the channel
  * goes with it), and goro_chan_free() on a goro_after() channel, which
  * also stops its timer.
  */
@@ -194,8 +194,9 @@ struct goro_chan;
 /*
  * Make a channel of elements of elem_size bytes (0 allowed, no upper
  * limit) buffering cap of them (0: unbuffered).  Returns NULL when the
- * memory cannot be had.  The channel comes from malloc until the garbage
- * collector exists: release it with goro_chan_free.
+ * memory cannot be had.  The channel comes from malloc, not from the
+ * collected heap (the collector scans its buffer for pointers but never
+ * frees it): release it with goro_chan_free.
  */
 struct goro_chan *goro_chan_make(size_t elem_size, size_t cap);
 
@@ -392,8 +393,8 @@ int goro_fd_attach(int fd);
  * IPv6 by the literal, "tcp:[::1]:8080"), "tcp4:..." or "tcp6:..." for
  * one family, "unix:/path" or "unix:@abstract".  HOST is numeric or
  * "localhost" (no DNS); empty means every address of IPv4 ("tcp:",
- * "tcp4:") or IPv6 ("tcp6:"); PORT 0 an ephemeral port.  Returns the fd or -EINVAL (bad address), -errno of
- * socket/bind/listen.
+ * "tcp4:") or IPv6 ("tcp6:"); PORT 0 an ephemeral port.  Returns the fd
+ * or -EINVAL (bad address), -errno of socket/bind/listen.
  */
 int goro_net_listen(const char *addr);
 
