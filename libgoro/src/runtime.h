@@ -105,7 +105,9 @@ void goready_par(struct g *gp);
  * them is a locked exchange, a full fence on x86: it orders the store
  * before the load as wakep's fence would, one locked instruction fewer
  * per channel hand-off.  gp may run on another P before the unlock: it
- * must wait for that lock before it touches what the lock guards.
+ * must wait for that lock before it touches what the lock guards.  A
+ * full ring spills to the global queue (runqputslow): sched.lock nests
+ * inside the caller's lock, and no channel lock is taken under it.
  */
 void goready_locked(struct g *gp);
 void wakep_after_unlock(void);

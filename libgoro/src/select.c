@@ -177,7 +177,6 @@ static int select_check(struct goro_select_case *cases, int n,
 	return 0;
 }
 
-/* The select proper; order/lo/sgs have room for n entries each. */
 /*
  * Yield to the goroutines queued on our P, if there are some but no
  * more than ncases (likely our peers, not a queue of unrelated work we
@@ -199,6 +198,7 @@ static bool select_yield_first(int ncases)
 	return true;
 }
 
+/* The select proper; order/lo/sgs have room for n entries each. */
 static int selectgo(struct goro_select_case *cases, int n, bool block,
 		    uint16_t *pollorder, uint16_t *lockorder,
 		    struct sudog *sgs)
@@ -257,11 +257,11 @@ again:
 	}
 	/*
 	 * Nothing ready, but a few goroutines wait on this P, likely the
-	 * peers our last cases readied: let them run first, once.  Parked, we
-	 * would lock every channel twice and be readied by the first of
-	 * them; after the yield they are blocked in their sends and
-	 * receives and the lock-free pass takes one (the select benchmark:
-	 * four producers readied by one consumer).
+	 * peers our last cases readied: let them run first, once.
+	 * Parked, we would lock every channel twice and be readied by the
+	 * first of them; after the yield they are blocked in their sends
+	 * and receives and the lock-free pass takes one (the select
+	 * benchmark: four producers readied by one consumer).
 	 */
 	if (block && !yielded && select_yield_first(norder)) {
 		yielded = true;
