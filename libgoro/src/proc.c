@@ -1028,7 +1028,7 @@ static __attribute__((noinline)) void gleft_goexit(struct m *mp,
 static inline __attribute__((always_inline)) bool
 gleft(struct m *mp, struct g *gp, enum gaction a)
 {
-	gp->m = NULL;
+	__atomic_store_n(&gp->m, NULL, __ATOMIC_RELAXED);
 	switch (a) {
 	case GA_PARK: {
 		bool (*fn)(struct g *, void *) = mp->waitunlockf;
@@ -1068,7 +1068,7 @@ g_start_running(struct m *mp, struct g *gp, bool inherit)
 	if (debug.invariants && (!g_is_valid(gp) || !p_is_valid(mp->p)))
 		throw("execute: invalid g or p");
 	mp->curg = gp;
-	gp->m = mp;
+	__atomic_store_n(&gp->m, mp, __ATOMIC_RELAXED);
 	casgstatus(gp, G_RUNNABLE, G_RUNNING);
 	GORO_PROBE2(goroutine_start, gp->goid, mp->p->id);
 	gp->waitsince = 0;
@@ -1227,7 +1227,7 @@ static bool execute_exitsyscall_g0(struct m *mp, struct g *gp)
 	struct p *pp = NULL;
 
 	mp->curg = NULL;
-	gp->m = NULL;
+	__atomic_store_n(&gp->m, NULL, __ATOMIC_RELAXED);
 	casgstatus(gp, G_SYSCALL, G_RUNNABLE);
 	lock(&sched.lock);
 	if (!__atomic_load_n(&sched.gcwaiting, __ATOMIC_ACQUIRE))

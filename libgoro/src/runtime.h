@@ -234,7 +234,9 @@ struct g {
 	uint32_t atomicstatus;	/* enum gstatus; casgstatus() only */
 	uint32_t flags;		/* G_FLAG_* */
 	uint64_t goid;
-	struct m *m;		/* M running it, NULL otherwise */
+	struct m *m;		/* M running it, NULL otherwise; atomic:
+				 * the collector reads it while gp
+				 * leaves a syscall (scan_blockregs) */
 	struct g *schedlink;	/* run queue / free list link */
 	struct g *alllink;	/* the all-G list; written once */
 	enum waitreason waitreason;
