@@ -200,7 +200,7 @@ TEST(schedtrace_lines)
  * (a reallocated pointer array was freed under the reader's feet; ASan
  * reported it as a use after free).
  */
-#define GROW_N	((TSAN ? 2000 : 20000) / test_div())
+#define GROW_N	((TSAN ? 1000 : 20000) / test_div())
 
 static struct tpark grow_park;
 
