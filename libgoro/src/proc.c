@@ -1666,6 +1666,28 @@ GORO_API void goro_syscall_enter(void)
 	__atomic_store_n(&pp->status, P_SYSCALL, __ATOMIC_RELEASE);
 }
 
+/*
+ * goro_syscall_enter for a call known to be long (Go's
+ * entersyscallblock): the P is handed off now rather than after the
+ * sysmon's 20 us.  The collector marks concurrently this way.
+ */
+void entersyscallblock(void)
+{
+	struct m *mp;
+	struct p *pp;
+	uint32_t st = P_SYSCALL;
+
+	goro_syscall_enter();
+	mp = getm();
+	pp = mp ? mp->oldp : NULL;
+	if (kmod_sysmon || !pp ||
+	    !__atomic_compare_exchange_n(&pp->status, &st, P_IDLE, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		return;
+	__atomic_add_fetch(&pp->syscalltick, 1, __ATOMIC_RELAXED);
+	handoffp(pp);
+}
+
 GORO_API void goro_syscall_exit(void)
 {
 	struct m *mp = getm();
@@ -1917,9 +1939,16 @@ uint64_t gcount(void)
 	return n < 1 ? 1 : (uint64_t)n;
 }
 
+/* Goroutines the runtime runs for itself (the collector's): left out of
+ * goro_num_goroutine, as Go's NumGoroutine leaves out its own. */
+uint32_t nsystemg;
+
 GORO_API int goro_num_goroutine(void)
 {
-	return (int)gcount();
+	uint64_t n = gcount(), sys = __atomic_load_n(&nsystemg,
+						      __ATOMIC_RELAXED);
+
+	return (int)(n > sys ? n - sys : 1);
 }
 
 bool sync_can_spin(int iter)

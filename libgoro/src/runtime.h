@@ -114,6 +114,8 @@ void wakep_after_unlock(void);
 
 /* goyield: current goroutine to the local run queue's tail, reschedule. */
 void goyield(void);
+/* goro_syscall_enter that hands the P off at once (a long call). */
+void entersyscallblock(void);
 
 /* CLOCK_MONOTONIC nanoseconds (vDSO). */
 int64_t nanotime(void);
@@ -700,6 +702,7 @@ void print_flush(void);
 __attribute__((noreturn)) void fatal_exit(void);
 void install_signals(void);
 uint64_t gcount(void);
+extern uint32_t nsystemg;	/* atomic: runtime goroutines (proc.c) */
 extern struct rtlock allglock;
 
 /* Preemption (preempt.c, sysmon.c, signal.c). */
