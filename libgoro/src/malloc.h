@@ -272,7 +272,7 @@ void gc_save_calleesaved(uintptr_t r[5])
 
 /* mgc.c: the collector, from the allocator. */
 extern uint64_t heap_live;	/* atomic: bytes in spans handed out */
-extern uint64_t next_gc;	/* atomic: trigger */
+extern uint64_t next_gc;	/* atomic: the heap goal */
 extern uint32_t worldsema;	/* serialises stop-the-worlds */
 extern uint32_t gcblackalloc;	/* atomic: a mark runs, new objects are
 				 * marked when allocated */

@@ -11,7 +11,11 @@
  * every first write to a write-protected page.
  *
  * Phases of one cycle (gc_run), serialised by worldsema (also taken by
- * goro_set_maxprocs):
+ * goro_set_maxprocs).  A cycle the pacer asks for runs on the collector
+ * goroutine (gc_bgworker), which the allocation that crossed the
+ * trigger readies; goro_gc() runs one on its caller.  The collecting
+ * goroutine leaves its P (entersyscallblock) from step 0 to the stop
+ * of step 4, and again for the unprotection of step 6.
  *
  *  0. Finish the last cycle's lazy sweep (mgcsweep.c), world running:
  *     the mark reads allocbits as that cycle's marks.  If the last
@@ -28,10 +32,11 @@
  *     the kernel, which resolves the write fault itself: no signal, no
  *     handler thread.  Set gcphase = GC_MARK.
  *  2. Concurrent mark (mark_concurrent), the world running.  The
- *     collecting goroutine leaves its P (goro_syscall_enter) and marks
- *     on its thread within 25% of GOMAXPROCS of CPU (drain_paced): the
- *     roots as they are (below), then the grey objects.  Goroutines that
- *     take a new span meanwhile assist (gc_assist).
+ *     collecting goroutine marks on its thread within 25% of
+ *     GOMAXPROCS of CPU (drain_paced): the roots as they are (below),
+ *     then the grey objects.  Goroutines that take a new span meanwhile
+ *     assist (gc_assist), in parallel, and past the goal wait for the
+ *     pause (gc_overgoal_wait).
  *  3. Precleaning passes (userfaultfd only): PAGEMAP_SCAN with
  *     PM_SCAN_WP_MATCHING reports the pages written since the last pass
  *     and write-protects them again in the same call; the marked
@@ -173,20 +178,25 @@
  * concurrent mark, writes through pinned pages (DMA, io_uring
  * registered buffers), which take no write fault.
  *
- * Pacing (Go's mgcpacer.go, simplified).  A collection starts when an
- * allocation that had to refill finds heap_live >= gc_trigger, and only
- * on a goroutine (a foreign thread's allocation leaves it to the next
- * goroutine that allocates).  The goal is marked * (1 + GOGC/100), at
- * least 4 MiB, capped under GOMEMLIMIT.  The background marker
- * keeps to 25% of GOMAXPROCS (it sleeps between 200 us slices below 4
- * Ps); the rest is the mutators' assists: 16 KiB of written pages
- * scanned per span taken during a pass, and 512 grey objects drained
- * per span taken (four times as many past the goal).  The trigger
- * leaves room for what the last mark saw allocated, between 1/8 and 3/4
- * of the runway (Go's pacer adapts it the same way, with a model).
+ * Pacing (Go's mgcpacer.go, simplified).  A collection is asked for
+ * when an allocation that had to refill finds heap_live >= gc_trigger,
+ * and only by a goroutine (a foreign thread's allocation leaves it to
+ * the next goroutine that allocates).  The goal is marked * (1 +
+ * GOGC/100), at least 4 MiB, capped under GOMEMLIMIT.  The background
+ * marker keeps to 25% of GOMAXPROCS (it sleeps between 200 us slices
+ * below 4 Ps) while the heap is under the goal; the rest is the
+ * mutators' assists: 16 KiB of written pages scanned per span taken
+ * during a pass, and a batch of 512 grey objects, with all they lead
+ * to, per span taken; past the goal, every grey object the marker has,
+ * and then a wait for the pause.  The trigger leaves room for what the
+ * program allocated from the last trigger to the end of its mark
+ * (extrapolated if it waited at the goal: mark_demand), between 1/8
+ * and 7/8 of the runway (Go's pacer adapts it the same way, with a
+ * model).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -219,12 +229,18 @@ static int32_t gcpercent = 100;
 static int64_t memlimit = INT64_MAX;
 static uint64_t heap_marked;
 static uint64_t mark_alloc;	/* heap_live's growth during the last mark */
+/* The last trigger: when and at what heap_live (atomic), and when a
+ * goroutine first waited past the goal in this cycle (0: none). */
+static int64_t trig_time, goalwait_time;
+static uint64_t trig_live;
 
 /* statistics (relaxed atomics: read by goro_read_memstats anywhere) */
 static uint32_t num_gc, num_forced_gc;
 static uint64_t pause_total, pause_ring[256], last_gc_unix;
 static uint64_t nassist;		/* assists in this cycle */
+static uint64_t ngoalwait;	/* waits past the goal in this cycle */
 static int64_t t_stopped, t_rescanned, t_marked; /* gctrace: the pause */
+static uint64_t endmark_live;	/* gctrace: heap_live at the mark's end */
 static int64_t gc_start_time;
 
 /* A marker's grey objects: (object, length) pairs on an mmap'd stack. */
@@ -232,6 +248,7 @@ struct gcwork {
 	uintptr_t *stack;
 	size_t sp, cap;
 	uint64_t bytes;		/* bytes this marker marked */
+	bool holding;		/* an assist's: counted in assists_holding */
 };
 
 /* The marker running on this thread: the collecting goroutine's (it
@@ -1638,8 +1655,8 @@ static __attribute__((noinline)) void gcw_bind(void)
 /*
  * The concurrent mark, on the collecting goroutine, with the world
  * running: the roots as they are now, then the grey objects in slices
- * of MARK_SLICE_NS, then the precleaning passes.  It runs between
- * goro_syscall_enter and _exit, so its P goes on running goroutines and
+ * of MARK_SLICE_NS, then the precleaning passes.  It runs off its P
+ * (gc_run), so the P goes on running goroutines and
  * the marking thread competes with them for CPUs in the kernel, not for
  * a P in the scheduler (a goroutine that slept between slices would
  * wait behind whole time slices of the mutators).  Its share is Go's
@@ -1659,6 +1676,9 @@ static __attribute__((noinline)) void gcw_bind(void)
  * (a batch at a time) or an assist; markbits are set atomically all
  * the same, since allocations mark black in the same words. */
 static pthread_mutex_t markmu = PTHREAD_MUTEX_INITIALIZER;
+/* Assists with grey objects taken from gcw_main (atomic): the marker's
+ * drain is not over while one may hand some back. */
+static uint32_t assists_holding;
 static uint32_t npasses;	/* precleaning passes of this cycle */
 static uint64_t passpages[PRECLEAN_MAX + 4];	/* what each one found */
 
@@ -1709,6 +1729,8 @@ static __attribute__((noinline)) struct gcwork *assistw_bind(void)
 
 #define ASSIST_DRAIN	4096	/* grey objects between looks at a stop */
 
+static bool can_collect(void);
+
 /* A stop-the-world waits: an assist must not hold up the pause. */
 static bool stw_waiting(void)
 {
@@ -1731,34 +1753,67 @@ static void assist_handoff(struct gcwork *w)
 	pthread_mutex_unlock(&markmu);
 }
 
+/* Move a batch of the marker's grey objects to the assist's own
+ * stack w; false when there is none, or the mark is over. */
+static bool assist_take(struct gcwork *w)
+{
+	size_t k;
+
+	pthread_mutex_lock(&markmu);
+	k = gcw_main.sp < 2 * ASSIST_BATCH ? gcw_main.sp : 2 * ASSIST_BATCH;
+	if (__atomic_load_n(&gcphase, __ATOMIC_RELAXED) != GC_MARK)
+		k = 0;
+	if (k) {
+		if (!w->holding) {
+			w->holding = true;
+			__atomic_add_fetch(&assists_holding, 1,
+					   __ATOMIC_RELAXED);
+		}
+		while (w->sp + k > w->cap)
+			mstack_grow(w);
+		gcw_main.sp -= k;
+		memcpy(w->stack + w->sp, gcw_main.stack + gcw_main.sp,
+		       k * sizeof(uintptr_t));
+		w->sp += k;
+	}
+	pthread_mutex_unlock(&markmu);
+	return k;
+}
+
 /*
  * Mark assist (Go's gcAssistAlloc): a goroutine that takes a new span
- * during a concurrent mark pays for it with marking work.  During a
- * precleaning pass it scans granules until it has covered ASSIST_BYTES
- * of written pages (a granule with none counts 64 KiB: the walk is not
- * free) and marks what they lead to with its own grey stack, to the
- * end (the objects it finds are mostly black already), unless a stop
- * of the world is waiting: then what is left goes to the marker's
- * stack for the pause, so that an assist never holds up a pause.  It also drains
- * ASSIST_BATCH grey objects of the marker's stack, four times as many
- * past the goal, so that a program allocating faster than the marker
- * marks pays for it in its own time and the mark ends near the goal.  The marker's lock is only tried: if the marker holds
- * it, the goroutine goes on.
+ * during a concurrent mark pays for it with marking work, on its own
+ * thread and grey stack, in parallel with the marker and the other
+ * assists (markbits are set atomically during a mark).
+ *
+ * During a precleaning pass it scans granules until it has covered
+ * ASSIST_BYTES of written pages (a granule with none counts 64 KiB:
+ * the walk is not free) and marks what they lead to.  Then it takes
+ * batches of the marker's grey objects and drains them with what they
+ * lead to: one batch below the goal, and past it until the marker has
+ * none left, so that a program that allocates faster than the marker
+ * marks pays for it in its own time and lends the mark its CPU (after
+ * that, gc_overgoal_wait parks it until the pause).  Whatever is left
+ * when a stop of the world waits goes back to the marker's stack for
+ * the pause, so that an assist never holds up a pause.
+ *
+ * Only a goroutine on its P assists: the pause stops it, so it cannot
+ * hand grey objects back while the pause drains (a foreign thread or a
+ * goroutine in a syscall could).
  */
 static void gc_assist(void)
 {
 	uint64_t live = __atomic_load_n(&heap_live, __ATOMIC_RELAXED);
 	uint64_t goal = __atomic_load_n(&next_gc, __ATOMIC_RELAXED);
-	uint64_t trig = __atomic_load_n(&gc_trigger, __ATOMIC_RELAXED);
-	struct m *mp = getm();
 	long debt = live > goal ? 4 * ASSIST_BYTES : ASSIST_BYTES;
+	long batches = live > goal ? LONG_MAX : 1;
+	struct gcwork *w;
 
 	/* the marker takes runtime locks while it holds markmu */
-	if (mp && mp->locks)
+	if (!can_collect())
 		return;
+	w = assistw_bind();
 	if (__atomic_load_n(&pass_on, __ATOMIC_ACQUIRE)) {
-		struct gcwork *w = assistw_bind();
-
 		while (debt > 0 && !stw_waiting()) {
 			uint64_t d0 = __atomic_load_n(&dirty_pages,
 						      __ATOMIC_RELAXED), d;
@@ -1769,24 +1824,31 @@ static void gc_assist(void)
 			     d0) * OS_PAGE;
 			debt -= d > (64UL << 10) ? (long)d : 64L << 10;
 		}
-		while (drain_work(w, false, ASSIST_DRAIN) && !stw_waiting())
-			;
-		assist_handoff(w);
-		__atomic_add_fetch(&marked_shared, w->bytes, __ATOMIC_RELAXED);
-		w->bytes = 0;
-		__atomic_add_fetch(&nassist, 1, __ATOMIC_RELAXED);
 	}
-	(void)trig;
-	if (stw_waiting() || pthread_mutex_trylock(&markmu))
-		return;
-	if (__atomic_load_n(&gcphase, __ATOMIC_RELAXED) == GC_MARK &&
-	    gcw_main.sp) {
-		gcw_bind();
-		drain_work(&gcw_main, false, live > goal ? 4 * ASSIST_BATCH
-							 : ASSIST_BATCH);
-		__atomic_add_fetch(&nassist, 1, __ATOMIC_RELAXED);
+	for (;;) {
+		bool left = drain_work(w, false, ASSIST_DRAIN);
+
+		if (left || stw_waiting() || --batches < 0 ||
+		    !assist_take(w))
+			break;
 	}
-	pthread_mutex_unlock(&markmu);
+	assist_handoff(w);
+	__atomic_add_fetch(&marked_shared, w->bytes, __ATOMIC_RELAXED);
+	w->bytes = 0;
+	if (w->holding) {
+		w->holding = false;
+		__atomic_sub_fetch(&assists_holding, 1, __ATOMIC_RELEASE);
+	}
+	__atomic_add_fetch(&nassist, 1, __ATOMIC_RELAXED);
+}
+
+/* Does the marker keep to its CPU budget?  Not with 4 Ps or more (it
+ * is one thread of them), nor past the goal, where the budget is spent
+ * and goroutines wait for the pause: it finishes first. */
+static bool mark_paced(int32_t procs)
+{
+	return procs < 4 && __atomic_load_n(&heap_live, __ATOMIC_RELAXED) <=
+			    __atomic_load_n(&next_gc, __ATOMIC_RELAXED);
 }
 
 /* Drain gcw_main in slices within the CPU budget (see above). */
@@ -1804,11 +1866,14 @@ static void drain_paced(int32_t procs)
 			pthread_mutex_unlock(&markmu);
 			el = nanotime() - t;
 		} while (more && el < MARK_SLICE_NS);
-		if (!more)
-			break;
-		/* over the goal: the budget is spent, finish first */
-		if (procs >= 4 || __atomic_load_n(&heap_live, __ATOMIC_RELAXED) >
-				  __atomic_load_n(&next_gc, __ATOMIC_RELAXED))
+		if (!more) {
+			/* assists hand back what they did not drain */
+			if (!__atomic_load_n(&assists_holding, __ATOMIC_ACQUIRE))
+				break;
+			sched_yield();
+			continue;
+		}
+		if (!mark_paced(procs))
 			continue;
 		el = el * (4 - procs) / procs;
 		ts.tv_sec = el / 1000000000;
@@ -1872,7 +1937,7 @@ static uint64_t preclean_pass(struct g *me, int32_t procs, int64_t *draint)
 		pthread_mutex_unlock(&markmu);
 		if (!more)
 			break;
-		if (procs >= 4)
+		if (!mark_paced(procs))
 			continue;
 		el = (nanotime() - t) * (4 - procs) / procs;
 		ts.tv_sec = el / 1000000000;
@@ -1893,7 +1958,6 @@ static void mark_concurrent(struct g *me)
 	int32_t procs = __atomic_load_n(&gomaxprocs, __ATOMIC_RELAXED);
 	int64_t last = INT64_MAX;
 
-	goro_syscall_enter();
 	/* assists drain gcw_main too: the root scan pushes under markmu */
 	pthread_mutex_lock(&markmu);
 	gcw_bind();
@@ -1923,7 +1987,7 @@ static void mark_concurrent(struct g *me)
 	}
 	goro_syscall_exit();
 	/*
-	 * Getting the P back may take a while (the sysmon gave it away; a
+	 * Getting the P back may take a while (it was handed off; a
 	 * goroutine that leaves a syscall without one waits on the global
 	 * queue), and the program wrote meanwhile.  So the last passes run
 	 * here, holding the P, unpaced, until one is short: from the end
@@ -2030,8 +2094,8 @@ static void gcpace(void)
 
 		if (room < run / 8)
 			room = run / 8;
-		if (room > run - run / 4)
-			room = run - run / 4;
+		if (room > run - run / 8)
+			room = run - run / 8;
 		goal -= room;
 	}
 	__atomic_store_n(&gc_trigger, goal, __ATOMIC_RELAXED);
@@ -2116,6 +2180,7 @@ static void gctrace(uint32_t n, int64_t t0, int64_t tsweep, int64_t tconc,
 		       "%.3f rescan + %.3f mark + %.3f end), "
 		       "%llu->%llu->%llu MB, %llu MB goal, %d P, "
 		       "%u passes%s, %llu pages at pause, %llu assists, "
+		       "%llu waits, "
 		       "%d finalizers queued%s [%s]\n",
 		       n, (double)(t0 - gc_start_time) / 1e9, 0,
 		       (double)(tsweep - t0) / 1e6,
@@ -2127,12 +2192,14 @@ static void gctrace(uint32_t n, int64_t t0, int64_t tsweep, int64_t tconc,
 		       (double)(t_marked - t_rescanned) / 1e6,
 		       (double)(tend - t_marked) / 1e6,
 		       (unsigned long long)(before >> 20),
-		       (unsigned long long)(before >> 20),
+		       (unsigned long long)(endmark_live >> 20),
 		       (unsigned long long)(marked >> 20),
 		       (unsigned long long)(next_gc >> 20),
 		       __atomic_load_n(&gomaxprocs, __ATOMIC_RELAXED),
 		       npasses, passes, (unsigned long long)pause_dirty,
 		       (unsigned long long)__atomic_exchange_n(&nassist, 0,
+							       __ATOMIC_RELAXED),
+		       (unsigned long long)__atomic_exchange_n(&ngoalwait, 0,
 							       __ATOMIC_RELAXED),
 		       nfinq, forced ? " (forced)" : "", gcmode_name(conc));
 	if (len > 0 && write(2, buf, (size_t)len) < 0)
@@ -2188,7 +2255,31 @@ static uint64_t gc_stopped(struct g *me, bool conc, int *nfinq)
 	return marked;
 }
 
-NO_SANITIZE static void gc_run(bool forced, uint32_t seen)
+static void gc_release_waiters(void);
+
+/*
+ * What the program allocated from the trigger to the end of the mark
+ * (live, at now): the room the next trigger leaves before the goal.
+ * When goroutines waited at the goal the growth was cut short, and it
+ * is what they would have allocated at the rate they had until then:
+ * measured from the cycle's start instead, or left uncorrected, the
+ * estimate only shrank (the growth is capped by the goal), the trigger
+ * crept towards the goal and every goroutine waited in every cycle.
+ */
+static uint64_t mark_demand(uint64_t live, int64_t now)
+{
+	int64_t t0 = __atomic_load_n(&trig_time, __ATOMIC_RELAXED);
+	int64_t tw = __atomic_exchange_n(&goalwait_time, 0, __ATOMIC_RELAXED);
+	uint64_t l0 = __atomic_load_n(&trig_live, __ATOMIC_RELAXED);
+	uint64_t a = live > l0 ? live - l0 : 0;
+
+	if (tw > t0 && now > tw)
+		a = (uint64_t)((double)a * (double)(now - t0) /
+			       (double)(tw - t0));
+	return a;
+}
+
+NO_SANITIZE static bool gc_run(bool forced, uint32_t seen)
 {
 	struct g *me = getg();
 	int64_t t0, tsweep, tconc, tstw, tend;
@@ -2201,7 +2292,7 @@ NO_SANITIZE static void gc_run(bool forced, uint32_t seen)
 	if (!forced && __atomic_load_n(&num_gc, __ATOMIC_RELAXED) != seen) {
 		/* someone collected while we waited */
 		goro_sema_release(&worldsema, false);
-		return;
+		return false;
 	}
 	/* spill callee-saved registers into this frame (they may hold our
 	 * caller's pointers): the scan of our stack starts here */
@@ -2209,6 +2300,10 @@ NO_SANITIZE static void gc_run(bool forced, uint32_t seen)
 	__asm__ volatile("movq %%rsp, %0" : "=r"(collector_sp) : : "memory");
 	t0 = nanotime();
 	GORO_PROBE2(gc_start, seen + 1, forced);
+	/* Off the P until the stop: the sweep's end, the protection of
+	 * the tracked ranges and the concurrent mark need none, and the
+	 * mutators keep every P meanwhile. */
+	entersyscallblock();
 	/* the mark reads allocbits as the last cycle's marks: whatever the
 	 * lazy sweep has not reached yet is swept now, world running */
 	sweep_finish();
@@ -2243,13 +2338,13 @@ NO_SANITIZE static void gc_run(bool forced, uint32_t seen)
 		pthread_mutex_lock(&markmu);
 		__atomic_store_n(&gcphase, GC_OFF, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&markmu);
+	} else {
+		goro_syscall_exit();
 	}
 	tstw = nanotime();
-	if (conc) {
-		uint64_t live = __atomic_load_n(&heap_live, __ATOMIC_RELAXED);
-
-		mark_alloc = live > before ? live - before : 0;
-	}
+	endmark_live = __atomic_load_n(&heap_live, __ATOMIC_RELAXED);
+	if (conc)
+		mark_alloc = mark_demand(endmark_live, tstw);
 	stoptheworld_gc();
 	t_stopped = t_rescanned = nanotime();
 	marked = gc_stopped(me, conc, &nfinq);
@@ -2273,9 +2368,17 @@ NO_SANITIZE static void gc_run(bool forced, uint32_t seen)
 				 __ATOMIC_RELAXED);
 	}
 	starttheworld_gc();
+	/* the next cycle may be asked for from here on (dirty_end and
+	 * the trace still take a few ms: allocation may cross the next
+	 * trigger meanwhile) */
+	gc_release_waiters();
 	GORO_PROBE3(gc_end, n + 1, pause, GORO_PROBE_REG(marked));
-	if (conc)
+	if (conc) {
+		/* a walk of every tracked range's page tables: off the P */
+		entersyscallblock();
 		dirty_end();
+		goro_syscall_exit();
+	}
 	goro_sema_release(&worldsema, false);
 	if (debug.gctrace)
 		gctrace(n + 1, t0, tsweep, tconc, tstw, tend, before, marked,
@@ -2293,6 +2396,7 @@ NO_SANITIZE static void gc_run(bool forced, uint32_t seen)
 				mheap_scavenge(used - (uint64_t)memlimit, true);
 		}
 	}
+	return true;
 }
 
 /* May the calling thread stop the world?  A goroutine on its P, holding
@@ -2305,17 +2409,140 @@ static bool can_collect(void)
 	       readgstatus(mp->curg) == G_RUNNING;
 }
 
+/*
+ * The background collector (Go's gcStart waking its mark workers).  A
+ * cycle runs on a goroutine of its own, not on the one whose allocation
+ * crossed the trigger: that one, stalled for the whole paced mark
+ * (25-40 ms in binarytrees, about a hundred times a run), was the
+ * program's critical path.  The trigger readies the collector and
+ * yields to it; the collector leaves its P at once for the concurrent
+ * mark (entersyscallblock), so the mutators keep every P.
+ *
+ * The heap is bounded all the same: a goroutine that allocates past
+ * the goal while a cycle is pending or marking waits for the cycle's
+ * pause (gc_overgoal_wait), as Go's assists make it pay ever more, and
+ * the marker no longer paces itself then.
+ */
+static struct rtlock bglock;
+static struct g *bgg;		/* bglock: the collector, parked */
+static bool bgstarted;		/* bglock */
+static bool bgrequest;		/* bglock: a cycle is asked for */
+static uint32_t bgseen;		/* bglock: num_gc when it was asked */
+static uint32_t bgpending;	/* atomic: asked for or running */
+static struct g *gcwaitq;	/* bglock: over the goal, via schedlink */
+
+static bool bg_parkcommit(struct g *gp, void *arg)
+{
+	(void)arg;
+	bgg = gp;
+	unlock(&bglock);
+	return true;
+}
+
+static bool waitq_parkcommit(struct g *gp, void *arg)
+{
+	(void)arg;
+	gp->schedlink = gcwaitq;
+	gcwaitq = gp;
+	unlock(&bglock);
+	return true;
+}
+
+/* A pause ended (heap_live is reset), or a requested cycle found
+ * another one done: ready the goroutines waiting for it, and let the
+ * next trigger ask for a cycle. */
+static void gc_release_waiters(void)
+{
+	struct g *gp;
+
+	lock(&bglock);
+	__atomic_store_n(&bgpending, 0, __ATOMIC_RELEASE);
+	gp = gcwaitq;
+	gcwaitq = NULL;
+	unlock(&bglock);
+	while (gp) {
+		struct g *next = gp->schedlink;
+
+		gp->schedlink = NULL;
+		goready(gp);
+		gp = next;
+	}
+}
+
+static void gc_bgworker(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		uint32_t seen;
+
+		lock(&bglock);
+		while (!bgrequest) {
+			gopark(bg_parkcommit, NULL, WAIT_GC);
+			lock(&bglock);
+		}
+		bgrequest = false;
+		seen = bgseen;
+		unlock(&bglock);
+		/* the pause let the next cycle be asked for; if none ran,
+		 * let it now */
+		if (!gc_run(false, seen))
+			gc_release_waiters();
+	}
+}
+
+/* Ask the collector goroutine for a cycle (started on first use). */
+static void gc_start_bg(uint32_t seen)
+{
+	struct g *gp;
+	bool start = false;
+
+	lock(&bglock);
+	bgrequest = true;
+	bgseen = seen;
+	gp = bgg;
+	bgg = NULL;
+	if (!bgstarted)
+		bgstarted = start = true;
+	unlock(&bglock);
+	if (gp) {
+		goready(gp);
+	} else if (start) {
+		if (goro_spawn(gc_bgworker, NULL, NULL))
+			throw("cannot start the collector goroutine");
+		__atomic_add_fetch(&nsystemg, 1, __ATOMIC_RELAXED);
+	}
+	/* let it start the cycle now rather than at our next slice's end */
+	goyield();
+}
+
+/* Past the goal with a cycle pending or marking: wait for its pause. */
+static void gc_overgoal_wait(void)
+{
+	lock(&bglock);
+	if (!__atomic_load_n(&bgpending, __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&heap_live, __ATOMIC_RELAXED) <=
+	    __atomic_load_n(&next_gc, __ATOMIC_RELAXED)) {
+		unlock(&bglock);
+		return;
+	}
+	int64_t zero = 0;
+
+	__atomic_compare_exchange_n(&goalwait_time, &zero, nanotime(), false,
+				    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&ngoalwait, 1, __ATOMIC_RELAXED);
+	gopark(waitq_parkcommit, NULL, WAIT_GC);
+}
+
 void gc_maybe_start(void)
 {
 	static uint32_t stresscount;
 	uint32_t seen = __atomic_load_n(&num_gc, __ATOMIC_ACQUIRE);
+	uint32_t zero = 0;
 
 	/* a concurrent mark is on: allocation goes on meanwhile, and pays
 	 * with marking work (gc_assist) */
-	if (__atomic_load_n(&gcphase, __ATOMIC_RELAXED) != GC_OFF) {
+	if (__atomic_load_n(&gcphase, __ATOMIC_RELAXED) != GC_OFF)
 		gc_assist();
-		return;
-	}
 	if (unlikely(debug.gcstress)) {
 		if (__atomic_add_fetch(&stresscount, 1, __ATOMIC_RELAXED) %
 		    (uint32_t)debug.gcstress == 0 && can_collect())
@@ -2325,7 +2552,18 @@ void gc_maybe_start(void)
 	if (__atomic_load_n(&heap_live, __ATOMIC_RELAXED) <
 	    __atomic_load_n(&gc_trigger, __ATOMIC_RELAXED) || !can_collect())
 		return;
-	gc_run(false, seen);
+	if (__atomic_load_n(&bgpending, __ATOMIC_RELAXED)) {
+		gc_overgoal_wait();
+		return;
+	}
+	if (__atomic_compare_exchange_n(&bgpending, &zero, 1, false,
+					__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+		__atomic_store_n(&trig_time, nanotime(), __ATOMIC_RELAXED);
+		__atomic_store_n(&trig_live, __atomic_load_n(&heap_live,
+							      __ATOMIC_RELAXED),
+				 __ATOMIC_RELAXED);
+		gc_start_bg(seen);
+	}
 }
 
 /* ---------------------------------------------------------------------

@@ -6,12 +6,14 @@
  * zeroed or reused when handed out again, so its checksum breaks); a
  * foreign thread allocates through the locked path meanwhile; GOGC off,
  * GOMEMLIMIT and the scavengers; gctrace's lines; gcstress with
- * channels; and, in the ASan build, a freed object is poisoned.
+ * channels; the background collector keeps the heap at its goal while
+ * two Ps allocate; and, in the ASan build, a freed object is poisoned.
  */
 #include <pthread.h>
 
 #include "kselftest_harness.h"
 #include "sched_test.h"
+#include "malloc.h"
 
 #define MS	(1000 * 1000LL)
 
@@ -167,6 +169,73 @@ TEST_F_TIMEOUT(slow, graphs_on_all_ps, 180)
 	ASSERT_GT(graph_st.frees, 100000);
 	ASSERT_GT(graph_st.pause_total_ns, 0);
 	ASSERT_EQ(graph_st.num_forced_gc, 0);
+}
+
+/* ---- the background collector bounds the heap ------------------------ */
+
+/*
+ * Two goroutines allocate garbage as fast as they can beside a live set
+ * while the collector marks on its own goroutine: past the goal they
+ * must assist and then wait for the pause, so heap_live never runs more
+ * than a few spans past next_gc (without the wait it ran past it by
+ * megabytes while the marker kept to its 25%).  The collector's own
+ * goroutine is not counted by goro_num_goroutine.
+ */
+#define NLIVE		((TSAN ? 2 : 8) << 20) / 64
+#define BOUND_ALLOCS	(TSAN ? 400000 : 4000000)
+#define BOUND_SLACK	(1 << 20)
+
+static void **live_set;		/* a global: a root */
+static uint64_t bound_over;	/* atomic: the largest overshoot seen */
+static int bound_ngor;
+
+static void bound_allocator(void *arg)
+{
+	for (long i = 0; i < BOUND_ALLOCS; i++) {
+		uint64_t live, goal, over, seen;
+
+		*(volatile uint64_t *)goro_alloc(64) = (uint64_t)i;
+		live = __atomic_load_n(&heap_live, __ATOMIC_RELAXED);
+		goal = __atomic_load_n(&next_gc, __ATOMIC_RELAXED);
+		over = live > goal ? live - goal : 0;
+		seen = __atomic_load_n(&bound_over, __ATOMIC_RELAXED);
+		while (over > seen &&
+		       !__atomic_compare_exchange_n(&bound_over, &seen, over,
+						    false, __ATOMIC_RELAXED,
+						    __ATOMIC_RELAXED))
+			;
+	}
+	goro_waitgroup_done(arg);
+}
+
+static void bound_main(void *arg)
+{
+	struct goro_waitgroup wg = { 0 };
+
+	(void)arg;
+	goro_set_gc_percent(100);
+	live_set = goro_alloc(NLIVE * sizeof(void *));
+	for (long i = 0; i < NLIVE; i++)
+		live_set[i] = goro_alloc(64);
+	goro_waitgroup_add(&wg, 2);
+	go(bound_allocator, &wg);
+	go(bound_allocator, &wg);
+	goro_waitgroup_wait(&wg);
+	bound_ngor = goro_num_goroutine();
+}
+
+TEST(heap_bounded_by_goal)
+{
+	struct goro_memstats st;
+
+	gorodebug_add("gctrace=0");
+	ASSERT_EQ(0, goro_main(bound_main, NULL));
+	goro_read_memstats(&st);
+	TH_LOG("%u collections, %llu bytes past the goal at most", st.num_gc,
+	       (unsigned long long)bound_over);
+	ASSERT_GE(st.num_gc, 5);
+	ASSERT_LE(bound_over, BOUND_SLACK);
+	ASSERT_EQ(1, bound_ngor);
 }
 
 /* ---- a foreign thread allocates meanwhile ----------------------------- */
