@@ -263,6 +263,32 @@ static struct mspan *mcache_refill(struct mcache *c, uint8_t sc)
 	return s;
 }
 
+/*
+ * Clear a small object (8 to 64 bytes, a multiple of 8) with at most
+ * eight overlapping word stores.  A plain loop is turned by the
+ * compiler into an inline "rep stos", whose start-up cost is most of
+ * the allocation for a 16-byte object (binarytrees spent a quarter of
+ * its time there).
+ */
+static inline void zero_small(void *p, uint32_t size)
+{
+	uint64_t *w = p;
+	uint32_t n = size / 8;
+
+	w[0] = 0;
+	w[n - 1] = 0;
+	if (n <= 2)
+		return;
+	w[1] = 0;
+	w[n - 2] = 0;
+	if (n <= 4)
+		return;
+	w[2] = 0;
+	w[3] = 0;
+	w[n - 3] = 0;
+	w[n - 4] = 0;
+}
+
 static inline void stat_add(uint64_t *v, uint64_t d)
 {
 	__atomic_store_n(v, *v + d, __ATOMIC_RELAXED);
@@ -290,11 +316,8 @@ static void *alloc_small(struct mcache *c, size_t size, bool noscan,
 		gc_markalloc(c, s, (uintptr_t)p);
 	malloc_unpoison(p, s->elemsize);
 	if (s->needzero) {
-		if (s->elemsize <= 64) {	/* cheaper than a memset call */
-			uint64_t *w = p;
-
-			for (uint32_t i = 0; i < s->elemsize / 8; i++)
-				w[i] = 0;
+		if (s->elemsize <= 64) {
+			zero_small(p, s->elemsize);
 		} else {
 			memset(p, 0, s->elemsize);
 		}
