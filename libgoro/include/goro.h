@@ -67,8 +67,8 @@ __attribute__((noreturn)) void goro_exit(void);
 /* The calling goroutine's id (main is 1), 0 outside any goroutine. */
 uint64_t goro_id(void);
 
-/* Goroutines that exist now, but for the collector's own
- * (runtime.NumGoroutine). */
+/* Goroutines that exist now, but for the runtime's own (the collector,
+ * finalizer and signal goroutines), as runtime.NumGoroutine. */
 int goro_num_goroutine(void);
 
 /*

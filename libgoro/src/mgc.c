@@ -966,7 +966,7 @@ static void wakefing(void)
 	unlock(&finlock);
 	if (gp)
 		goready(gp);
-	if (start && goro_spawn(runfinq, NULL, NULL))
+	if (start && spawn_system(runfinq))
 		throw("cannot start the finalizer goroutine");
 }
 
@@ -1026,7 +1026,7 @@ GORO_API int goro_set_finalizer(void *p, void (*fn)(void *p))
 	}
 out:
 	unlock(&finlock);
-	if (start && goro_spawn(runfinq, NULL, NULL))
+	if (start && spawn_system(runfinq))
 		throw("cannot start the finalizer goroutine");
 	return err;
 }
@@ -2507,9 +2507,8 @@ static void gc_start_bg(uint32_t seen)
 	if (gp) {
 		goready(gp);
 	} else if (start) {
-		if (goro_spawn(gc_bgworker, NULL, NULL))
+		if (spawn_system(gc_bgworker))
 			throw("cannot start the collector goroutine");
-		__atomic_add_fetch(&nsystemg, 1, __ATOMIC_RELAXED);
 	}
 	/* let it start the cycle now rather than at our next slice's end */
 	goyield();

@@ -1939,9 +1939,19 @@ uint64_t gcount(void)
 	return n < 1 ? 1 : (uint64_t)n;
 }
 
-/* Goroutines the runtime runs for itself (the collector's): left out of
- * goro_num_goroutine, as Go's NumGoroutine leaves out its own. */
-uint32_t nsystemg;
+/* Goroutines the runtime runs for itself (the collector, the finalizer
+ * goroutine, the signal forwarder; none of them ever exits): left out
+ * of goro_num_goroutine, as Go's NumGoroutine leaves out its own. */
+static uint32_t nsystemg;
+
+int spawn_system(void (*fn)(void *arg))
+{
+	int err = goro_spawn(fn, NULL, NULL);
+
+	if (!err)
+		__atomic_add_fetch(&nsystemg, 1, __ATOMIC_RELAXED);
+	return err;
+}
 
 GORO_API int goro_num_goroutine(void)
 {

@@ -702,7 +702,9 @@ void print_flush(void);
 __attribute__((noreturn)) void fatal_exit(void);
 void install_signals(void);
 uint64_t gcount(void);
-extern uint32_t nsystemg;	/* atomic: runtime goroutines (proc.c) */
+/* Spawn a goroutine of the runtime's own, never to exit: not counted
+ * by goro_num_goroutine. */
+int spawn_system(void (*fn)(void *arg));
 extern struct rtlock allglock;
 
 /* Preemption (preempt.c, sysmon.c, signal.c). */

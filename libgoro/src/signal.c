@@ -164,7 +164,7 @@ GORO_API int goro_signal_notify(struct goro_chan *ch, int signo)
 	}
 	if (!sig.started) {
 		sig.started = true;
-		err = go(sigforwarder, NULL);
+		err = spawn_system(sigforwarder);
 		if (err)
 			sig.started = false;
 	}

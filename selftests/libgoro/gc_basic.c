@@ -18,6 +18,7 @@
 #include <dlfcn.h>
 #include <limits.h>
 #include <libgen.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -788,6 +789,43 @@ TEST(small_objects_zeroed_when_reused)
 {
 	ASSERT_EQ(0, goro_main(small_zero_main, NULL));
 	ASSERT_EQ(0, zero_bad);
+}
+
+/* ---- the runtime's goroutines are not counted -------------------------- */
+
+static int sysg_counts[3] = { -1, -1, -1 };
+static void sysg_fin(void *p) { (void)p; }
+
+/* The finalizer goroutine, the signal forwarder and the background
+ * collector all exist by the end, and goro_num_goroutine counts none
+ * (runtime.NumGoroutine leaves out Go's own). */
+static void sysg_main(void *arg)
+{
+	struct goro_chan *ch = goro_chan_make(sizeof(int), 1);
+	struct goro_memstats st;
+
+	(void)arg;
+	sysg_counts[0] = goro_num_goroutine();
+	if (goro_set_finalizer(goro_alloc(64), sysg_fin) ||
+	    goro_signal_notify(ch, SIGUSR2))
+		return;
+	/* the pacer's cycles run on the collector goroutine */
+	do {
+		for (int i = 0; i < 100000; i++)
+			goro_alloc(64);
+		goro_read_memstats(&st);
+	} while (st.num_gc - st.num_forced_gc < 2);
+	sysg_counts[1] = goro_num_goroutine();
+	goro_signal_stop(ch);
+	sysg_counts[2] = goro_num_goroutine();
+}
+
+TEST(runtime_goroutines_not_counted)
+{
+	ASSERT_EQ(0, goro_main(sysg_main, NULL));
+	ASSERT_EQ(1, sysg_counts[0]);
+	ASSERT_EQ(1, sysg_counts[1]);
+	ASSERT_EQ(1, sysg_counts[2]);
 }
 
 TEST_HARNESS_MAIN
