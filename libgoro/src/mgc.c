@@ -2429,7 +2429,7 @@ static bool bgstarted;		/* bglock */
 static bool bgrequest;		/* bglock: a cycle is asked for */
 static uint32_t bgseen;		/* bglock: num_gc when it was asked */
 static uint32_t bgpending;	/* atomic: asked for or running */
-static struct g *gcwaitq;	/* bglock: over the goal, via schedlink */
+static struct gqueue gcwaitq;	/* bglock: waiting past the goal */
 
 static bool bg_parkcommit(struct g *gp, void *arg)
 {
@@ -2442,8 +2442,7 @@ static bool bg_parkcommit(struct g *gp, void *arg)
 static bool waitq_parkcommit(struct g *gp, void *arg)
 {
 	(void)arg;
-	gp->schedlink = gcwaitq;
-	gcwaitq = gp;
+	gqueue_push(&gcwaitq, gp);
 	unlock(&bglock);
 	return true;
 }
@@ -2457,9 +2456,12 @@ static void gc_release_waiters(void)
 
 	lock(&bglock);
 	__atomic_store_n(&bgpending, 0, __ATOMIC_RELEASE);
-	gp = gcwaitq;
-	gcwaitq = NULL;
+	gp = gcwaitq.head;
+	gcwaitq.head = gcwaitq.tail = NULL;
 	unlock(&bglock);
+	/* goready one at a time: with injectglist instead, gc_basic's
+	 * global_root and shared_library_global found under ASan an object
+	 * they expect freed still alive (3 runs in 4); why is not known */
 	while (gp) {
 		struct g *next = gp->schedlink;
 
@@ -2517,6 +2519,8 @@ static void gc_start_bg(uint32_t seen)
 /* Past the goal with a cycle pending or marking: wait for its pause. */
 static void gc_overgoal_wait(void)
 {
+	int64_t zero = 0;
+
 	lock(&bglock);
 	if (!__atomic_load_n(&bgpending, __ATOMIC_ACQUIRE) ||
 	    __atomic_load_n(&heap_live, __ATOMIC_RELAXED) <=
@@ -2524,8 +2528,6 @@ static void gc_overgoal_wait(void)
 		unlock(&bglock);
 		return;
 	}
-	int64_t zero = 0;
-
 	__atomic_compare_exchange_n(&goalwait_time, &zero, nanotime(), false,
 				    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&ngoalwait, 1, __ATOMIC_RELAXED);

@@ -230,12 +230,7 @@ int32_t netpollready(struct gqueue *q, struct polldesc *pd, int modes)
 		if (!gp)
 			continue;
 		__atomic_sub_fetch(&netpoll_nwaiters, 1, __ATOMIC_RELEASE);
-		gp->schedlink = NULL;
-		if (q->tail)
-			q->tail->schedlink = gp;
-		else
-			q->head = gp;
-		q->tail = gp;
+		gqueue_push(q, gp);
 		n++;
 	}
 	return n;

@@ -171,7 +171,6 @@ static inline int32_t netpoll_waiters(void)
 int32_t netpoll(int64_t deadline, struct gqueue *q);
 void netpoll_break(void);
 const char *netpoll_name(void);
-void injectglist(struct gqueue *q);
 
 /* The I/O API's side (net.c). */
 int pd_attach(int fd, struct polldesc **pdp);

@@ -1674,18 +1674,25 @@ GORO_API void goro_syscall_enter(void)
 void entersyscallblock(void)
 {
 	struct m *mp;
-	struct p *pp;
-	uint32_t st = P_SYSCALL;
 
 	goro_syscall_enter();
 	mp = getm();
-	pp = mp ? mp->oldp : NULL;
-	if (kmod_sysmon || !pp ||
-	    !__atomic_compare_exchange_n(&pp->status, &st, P_IDLE, false,
+	if (!kmod_sysmon && mp && mp->oldp)
+		retake_syscallp(mp->oldp);
+}
+
+/* Take a P whose M is in a syscall and hand it off (Go's retake): false
+ * when the M took it back first. */
+bool retake_syscallp(struct p *pp)
+{
+	uint32_t st = P_SYSCALL;
+
+	if (!__atomic_compare_exchange_n(&pp->status, &st, P_IDLE, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-		return;
+		return false;
 	__atomic_add_fetch(&pp->syscalltick, 1, __ATOMIC_RELAXED);
 	handoffp(pp);
+	return true;
 }
 
 GORO_API void goro_syscall_exit(void)

@@ -352,6 +352,16 @@ struct gqueue {
 	struct g *tail;
 };
 
+static inline void gqueue_push(struct gqueue *q, struct g *gp)
+{
+	gp->schedlink = NULL;
+	if (q->tail)
+		q->tail->schedlink = gp;
+	else
+		q->head = gp;
+	q->tail = gp;
+}
+
 struct schedt {
 	struct rtlock lock;
 	uint64_t goidgen;	/* atomic */
@@ -584,6 +594,11 @@ bool runqempty(struct p *pp);
 uint32_t runqlen(struct p *pp);
 void globrunqput(struct g *gp);
 void globrunqputbatch(struct gqueue *q, int32_t n);
+/* Make the waiting goroutines of q runnable (proc.c). */
+void injectglist(struct gqueue *q);
+/* Take a P whose M is in a syscall and hand it off (Go's retake):
+ * false when the M took it back first. */
+bool retake_syscallp(struct p *pp);
 void globrunqputarray(struct g **batch, uint32_t n);
 struct g *globrunqget(struct p *pp, int32_t max);
 /*

@@ -152,14 +152,9 @@ static int retake(int64_t now, int64_t *next)
 		if (now - pd->syscallwhen < SYSMON_BLOCKED_NS ||
 		    syscall_p_unneeded(pp, pd, now))
 			continue;
-		st = P_SYSCALL;
-		if (!__atomic_compare_exchange_n(&pp->status, &st, P_IDLE,
-						 false, __ATOMIC_ACQ_REL,
-						 __ATOMIC_RELAXED))
+		if (!retake_syscallp(pp))
 			continue;
-		__atomic_add_fetch(&pp->syscalltick, 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&preemptstats.retakes, 1, __ATOMIC_RELAXED);
-		handoffp(pp);
 		n++;
 	}
 	lastround = now;
