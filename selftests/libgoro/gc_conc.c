@@ -347,4 +347,46 @@ TEST(mutate_during_mark_all_pages)
 	run(_metadata, "gcconc=2");
 }
 
+/*
+ * Paced, not forced: with GOGC=5 the mutators cross the goal in every
+ * mark and wait for its pause, and the rest of the mark then runs on
+ * the collector's helper threads too (goal_waiting), the world running.
+ * gctrace's lines (stderr, kept in a file) show that it happened: a
+ * concurrent cycle with waits.  gcconc=2 runs the concurrent mark on
+ * any kernel; TSan builds have none.
+ */
+TEST(mutate_during_mark_goal_waits)
+{
+	char line[1024];
+	int fd = dup(2), waited = 0;
+	FILE *log = tmpfile();
+
+	ASSERT_NE(NULL, log);
+	ASSERT_LE(0, fd);
+	setenv("GOGC", "5", 1);
+	fflush(stderr);
+	ASSERT_EQ(2, dup2(fileno(log), 2));
+	run(_metadata, "gctrace=1,gcconc=2");
+	fflush(stderr);
+	dup2(fd, 2);
+	close(fd);
+	unsetenv("GOGC");
+	rewind(log);
+	while (fgets(line, sizeof(line), log)) {
+		const char *w = strstr(line, " waits");
+		const char *p = w;
+
+		while (p && p > line && p[-1] >= '0' && p[-1] <= '9')
+			p--;
+		if (w && p != w && strtol(p, NULL, 10) > 0 &&
+		    strstr(line, "[concurrent"))
+			waited++;
+	}
+	fclose(log);
+	TH_LOG("%d concurrent cycles with goroutines waiting past the goal",
+	       waited);
+	if (!TSAN)
+		EXPECT_GT(waited, 0);
+}
+
 TEST_HARNESS_MAIN
