@@ -248,8 +248,8 @@ static inline struct g *chan_recv_from(struct hchan *c, struct sudog *sg,
  * that the move may let go on.
  */
 enum { CHAN_OK, CHAN_WOULDBLOCK, CHAN_ISCLOSED };
-int chan_bufsend(struct hchan *c, const void *ep);
-int chan_bufrecv(struct hchan *c, void *ep);
+int chan_bufsend(struct hchan *c, const void *ep, bool block);
+int chan_bufrecv(struct hchan *c, void *ep, bool block);
 /* The same without the wake-up, for select's locked pass (it holds
  * c->lock): then chan_ring_wake once the locks are dropped.  After
  * CHAN_OK the operation stays open (acquirem, the M's chanop: chan.c)

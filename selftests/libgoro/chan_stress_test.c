@@ -325,6 +325,66 @@ TEST(mpmc_buffered_cap4)
 	mpmc_small(_metadata, 4);
 }
 
+/*
+ * A sender that meets its receiver's move of a slot waits until the
+ * receiver is a stretch ahead (chan.c, Batching) - but only a few
+ * microseconds: here the receiver stops after a few values, with room
+ * left in the buffer, and every send that fits must still complete at
+ * once (an unbounded wait hangs here, the harness's timeout fails it),
+ * in order.  Both Ps, many rounds, so that the stop falls inside the
+ * sender's wait now and then.
+ */
+#define STOP_CAP	64
+#define STOP_ROUNDS	SCALE(20000L)
+
+static struct goro_chan *stop_ch;
+static struct goro_waitgroup stop_wg;
+static long stop_take, stop_bad;
+
+static void stop_receiver(void *arg)
+{
+	long v;
+
+	(void)arg;
+	for (long i = 0; i < stop_take; i++)
+		if (!goro_chan_recv(stop_ch, &v) || v != i)
+			stop_bad++;
+	goro_waitgroup_done(&stop_wg);
+}
+
+static void stop_main(void *arg)
+{
+	(void)arg;
+	goro_set_maxprocs(2);
+	for (long r = 0; r < STOP_ROUNDS; r++) {
+		long v, n;
+
+		stop_ch = goro_chan_make(sizeof(long), STOP_CAP);
+		stop_take = 1 + r % (STOP_CAP - 1);
+		n = stop_take + STOP_CAP;
+		goro_waitgroup_add(&stop_wg, 1);
+		go(stop_receiver, NULL);
+		for (long i = 0; i < n; i++)
+			goro_chan_send(stop_ch, &i);
+		goro_waitgroup_wait(&stop_wg);
+		/* full now: the rest is there, in order */
+		v = n;
+		if (goro_chan_try_send(stop_ch, &v) ||
+		    goro_chan_len(stop_ch) != STOP_CAP)
+			stop_bad++;
+		for (long i = stop_take; i < n; i++)
+			if (!goro_chan_recv(stop_ch, &v) || v != i)
+				stop_bad++;
+		goro_chan_free(stop_ch);
+	}
+}
+
+TEST(buffered_send_waits_only_briefly)
+{
+	ASSERT_EQ(0, goro_main(stop_main, NULL));
+	EXPECT_EQ(0, stop_bad);
+}
+
 TEST(mpmc_unbuffered)
 {
 	/* unbuffered is a context switch per item: a tenth of the items */
