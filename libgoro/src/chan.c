@@ -147,11 +147,11 @@ static inline uint64_t pos_load(uint64_t *p)
  * rounds, looking at the other side's position only between them: a
  * load per round (the first try) kept that position's line, which the
  * other side writes at every element, away from it, and slowed it so
- * that nearly every wait ran out.  The wait is bounded (RING_BACKOFF_NS: the
- * other side may stop at any time, and then the slot, free in a few
- * nanoseconds, is taken as before), and non-blocking operations, the
- * moves a waker makes for a waiter under c->lock, and select do not
- * wait at all.
+ * that nearly every wait ran out.  The wait is bounded
+ * (RING_BACKOFF_NS: the other side may stop at any time, and then the
+ * slot, free in a few nanoseconds, is taken as before), and
+ * non-blocking operations, the moves a waker makes for a waiter under
+ * c->lock, and select do not wait at all.
  */
 #define RING_BACKOFF_NS	(4 * 1000)
 #define RING_BACKOFF_PAUSES 32	/* between looks: 0.5 us on Zen 5 */
@@ -216,13 +216,13 @@ static int ring_put(struct hchan *c, const void *ep, bool batch)
 		if (dif < 0) {
 			/* full, or the receiver of the previous lap is
 			 * still reading the slot */
-			uint64_t r = pos_load(&c->recvpos);
+			uint64_t gap = batch ? ring_gap(c) : 0;
 
-			if (pos - r >= c->dataqsiz)
+			if (pos - pos_load(&c->recvpos) >= c->dataqsiz)
 				return CHAN_WOULDBLOCK;
-			if (batch && ring_gap(c))
-				ring_backoff(&c->recvpos, pos - c->ringmask - 1 +
-							  ring_gap(c));
+			if (gap)
+				ring_backoff(&c->recvpos,
+					     pos - c->ringmask - 1 + gap);
 			else
 				arch_pause();
 		}
@@ -259,13 +259,14 @@ static int ring_get(struct hchan *c, void *ep, bool batch)
 		}
 		if (dif < 0) {
 			uint64_t s = pos_load(&c->sendpos);
+			uint64_t gap = batch ? ring_gap(c) : 0;
 
 			if ((s & ~CHAN_CLOSED) == pos)
 				return s & CHAN_CLOSED ? CHAN_ISCLOSED :
 							 CHAN_WOULDBLOCK;
 			/* its sender is still writing it */
-			if (batch && ring_gap(c))
-				ring_backoff(&c->sendpos, pos + ring_gap(c));
+			if (gap)
+				ring_backoff(&c->sendpos, pos + gap);
 			else
 				arch_pause();
 		}
