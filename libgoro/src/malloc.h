@@ -284,7 +284,10 @@ void gc_arena_mapped(uintptr_t base, size_t n);
 /* mgcsweep.c: the lazy sweep. */
 static inline unsigned int sweep_swept_idx(void)
 {
-	return __atomic_load_n(&mheap_->sweepgen, __ATOMIC_RELAXED) >> 1 & 1;
+	/* acquire: pairs with sweep_start's release, so that a sweeper
+	 * that took its cursor before the pause but its span after it
+	 * sees the pause's marks (TSan: gc_conc) */
+	return __atomic_load_n(&mheap_->sweepgen, __ATOMIC_ACQUIRE) >> 1 & 1;
 }
 
 struct mspan *sweep_cachespan(uint8_t sc);

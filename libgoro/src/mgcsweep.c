@@ -287,9 +287,11 @@ void sweep_start(void)
 {
 	if (!sweep_done() || __atomic_load_n(&sweepers, __ATOMIC_RELAXED))
 		throw("sweep_start: the last cycle's sweep is not finished");
+	/* release: publishes the mark's bits to every sweeper, to those
+	 * that go by the lists' parity (take_unswept) as to those that go
+	 * by the cursor */
 	__atomic_store_n(&mheap_->sweepgen, mheap_->sweepgen + 2,
-			 __ATOMIC_RELAXED);
-	/* release: publishes the mark's bits to every sweeper */
+			 __ATOMIC_RELEASE);
 	__atomic_store_n(&sweepcursor, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&sweepdone, 0, __ATOMIC_RELEASE);
 	/* no lock in the pause: a sweeper thread that holds bgmu is not
