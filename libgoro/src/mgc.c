@@ -1405,7 +1405,10 @@ static void drain_parallel_granules(bool granules)
 	__atomic_store_n(&nidle, 0, __ATOMIC_RELAXED);
 	markdone = false;
 	helper_granules = granules;
-	__atomic_store_n(&gc_parallel, true, __ATOMIC_RELAXED);
+	/* stored only if it changes: during a concurrent mark assists
+	 * read it, plainly, all along (greyobject) */
+	if (!was)
+		__atomic_store_n(&gc_parallel, true, __ATOMIC_RELAXED);
 	markgen++;
 	pthread_cond_broadcast(&poolcv);
 	pthread_mutex_unlock(&poolmu);
@@ -1413,7 +1416,8 @@ static void drain_parallel_granules(bool granules)
 		;
 	drain_work(tls_gcw, true, -1);
 	pthread_mutex_lock(&poolmu);
-	__atomic_store_n(&gc_parallel, was, __ATOMIC_RELAXED);
+	if (!was)
+		__atomic_store_n(&gc_parallel, false, __ATOMIC_RELAXED);
 	helper_granules = false;
 	pthread_mutex_unlock(&poolmu);
 }
@@ -1754,15 +1758,33 @@ static bool stw_waiting(void)
 	return __atomic_load_n(&sched.gcwaiting, __ATOMIC_RELAXED);
 }
 
+/*
+ * markmu for an assist; false at once while the marker holds it for a
+ * drain with its helpers (goal_waiting), which lasts milliseconds; the
+ * marker's own slices are short, and an assist waits those out as
+ * before.  A drain that begins just after the look is waited out too.
+ */
+static bool marker_parallel;	/* atomic: drain_paced's parallel drain */
+
+static bool markmu_lock_assist(void)
+{
+	if (!pthread_mutex_trylock(&markmu))
+		return true;
+	if (__atomic_load_n(&marker_parallel, __ATOMIC_RELAXED))
+		return false;
+	pthread_mutex_lock(&markmu);
+	return true;
+}
+
 /* Hand an assist's grey objects left to the marker's stack, which the
  * pause drains (the goroutine returns to a safe point at once). */
 static void assist_handoff(struct gcwork *w)
 {
 	if (!w->sp)
 		return;
-	/* while the marker drains with its helpers (goal_waiting), for
-	 * milliseconds, go on marking rather than block the P's thread */
-	while (pthread_mutex_trylock(&markmu))
+	/* while the marker drains with its helpers, for milliseconds, go
+	 * on marking rather than block the P's thread */
+	while (!markmu_lock_assist())
 		if (!drain_work(w, false, ASSIST_DRAIN))
 			return;
 	while (gcw_main.sp + w->sp > gcw_main.cap)
@@ -1780,8 +1802,7 @@ static bool assist_take(struct gcwork *w)
 {
 	size_t k;
 
-	/* busy: the marker drains with its helpers (goal_waiting) */
-	if (pthread_mutex_trylock(&markmu))
+	if (!markmu_lock_assist())
 		return false;
 	k = gcw_main.sp < 2 * ASSIST_BATCH ? gcw_main.sp : 2 * ASSIST_BATCH;
 	if (__atomic_load_n(&gcphase, __ATOMIC_RELAXED) != GC_MARK)
@@ -1899,7 +1920,11 @@ static void drain_paced(int32_t procs)
 			pthread_mutex_lock(&markmu);
 			gcw_bind();
 			if (goal_waiting()) {
+				__atomic_store_n(&marker_parallel, true,
+						 __ATOMIC_RELAXED);
 				drain_parallel();
+				__atomic_store_n(&marker_parallel, false,
+						 __ATOMIC_RELAXED);
 				more = false;
 			} else {
 				more = drain_work(&gcw_main, false, MARK_BATCH);
