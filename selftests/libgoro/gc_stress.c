@@ -221,15 +221,9 @@ static void bound_main(void *arg)
 	go(bound_allocator, &wg);
 	go(bound_allocator, &wg);
 	goro_waitgroup_wait(&wg);
-	/* an allocator that called done may still be on its way out on
-	 * the other P: look again for a while; the collector's goroutine,
-	 * if it were counted, would keep the count at 2 throughout */
-	for (int i = 0; i < 1000; i++) {
-		bound_ngor = goro_num_goroutine();
-		if (bound_ngor == 1)
-			break;
-		goro_sleep(1000 * 1000);
-	}
+	/* an allocator that called done may still be on its way out; the
+	 * collector's goroutine, were it counted, would keep it at 2 */
+	bound_ngor = wait_num_goroutine(1);
 }
 
 TEST(heap_bounded_by_goal)

@@ -71,11 +71,8 @@ static void ids_main(void *arg)
 		for (int j = i + 1; j < NIDS; j++)
 			if (ids[i] == ids[j] || ids[i] < 2)
 				ids_ok = 0;
-	/* Goroutines that ran tgate_done may still be exiting, on another
-	 * P whose vCPU the host may not run for a while (the VM). */
-	for (int i = 0; i < 2000 && goro_num_goroutine() > 1; i++)
-		goro_sleep(1000000);
-	count_after = goro_num_goroutine();
+	/* goroutines that ran tgate_done may still be exiting */
+	count_after = wait_num_goroutine(1);
 }
 
 TEST(ids_unique_and_counts)
@@ -144,9 +141,7 @@ static void pids_main(void *arg)
 	pcount_during = goro_num_goroutine();
 	goro_waitgroup_done(&phold);
 	tgate_wait(&pgate);
-	for (int i = 0; i < 2000 && goro_num_goroutine() > 1; i++)
-		goro_sleep(1000000);
-	pcount_after = goro_num_goroutine();
+	pcount_after = wait_num_goroutine(1);
 	qsort(pids, NSPAWNERS * NPERSPAWNER, sizeof(pids[0]), cmp_u64);
 	for (int i = 0; i < NSPAWNERS * NPERSPAWNER; i++)
 		pids_bad += pids[i] < 2 || (i && pids[i] == pids[i - 1]);
@@ -193,8 +188,7 @@ static void exit_main(void *arg)
 	tgate_add(&exitgate, 1);
 	go(exiter, NULL);
 	tgate_wait(&exitgate);
-	for (int i = 0; i < 1000 && goro_num_goroutine() > 1; i++)
-		goro_yield();
+	wait_num_goroutine(1);
 }
 
 TEST(goro_exit_ends_goroutine)

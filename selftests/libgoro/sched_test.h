@@ -53,6 +53,16 @@ static inline void gorodebug_add(const char *opt)
 	setenv("GORODEBUG", buf, 1);
 }
 
+/* goro_num_goroutine() once at most `want`, or after about 2 s: a
+ * goroutine that has signalled its end may still be exiting on another
+ * P, whose vCPU the host may not run for a while (the VM). */
+static inline int wait_num_goroutine(int want)
+{
+	for (int i = 0; i < 2000 && goro_num_goroutine() > want; i++)
+		goro_sleep(1000000);
+	return goro_num_goroutine();
+}
+
 static inline void tgate_add(struct tgate *t, long n)
 {
 	lock(&t->l);
