@@ -241,6 +241,7 @@ struct g {
 				 * leaves a syscall (scan_blockregs) */
 	struct g *schedlink;	/* run queue / free list link */
 	struct g *alllink;	/* the all-G list; written once */
+	struct g *stacklink;	/* stack.c's big-stack list; written once */
 	enum waitreason waitreason;
 	int64_t waitsince;
 	void (*startfn)(void *arg);
@@ -652,6 +653,9 @@ void stackfree_unused(struct g *gp);
 void stack_reset(struct g *gp);
 int stack_sigstack(struct m *mp);
 bool stack_canary_dead(struct g *gp);
+size_t stack_nslots(void);
+struct g *stack_slot_g(size_t i);
+struct g *stack_big_first(void);
 /* G_FLAG_NOGUARD: a stack with no guard page, whose overflow only its
  * canary can tell (stack.c); checked at every switch, so inline. */
 #define G_FLAG_NOGUARD	0x100

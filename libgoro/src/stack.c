@@ -82,6 +82,20 @@
 
 static struct rtlock stacklock;
 static uintptr_t arena_next, arena_end;	/* bump allocation, stacklock */
+
+/*
+ * Every arena's base, in order, and the number of slots handed out: the
+ * collector walks the Gs as slots (stack_slot_g), by index, rather than
+ * through the all-G list, whose every step is a dependent miss on a page
+ * of its own.  Written under stacklock, read without it: a base is
+ * stored before the count that covers it is released.  Arenas and their
+ * slots are never given back.  The table is reserved, not committed:
+ * 64 Ki arenas are some 70 TiB of stacks.
+ */
+#define MAX_STACK_ARENAS	65536
+static uintptr_t *stack_arenas;
+static size_t stack_nslots_pub;	/* slots handed out (atomic) */
+static struct g *bigstacks;		/* the other stacks (stacklink) */
 static int guard_mode;			/* 0 none, 1 madvise, 2 mprotect */
 static long guard_budget;		/* mprotect guards left */
 static bool guard_probed;
@@ -132,11 +146,24 @@ static bool guard_install(uintptr_t lo)
 static uintptr_t arena_grow(void)
 {
 	size_t len = STACK_SLOT * STACK_ARENA_SLOTS;
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	size_t narenas = stack_nslots_pub / STACK_ARENA_SLOTS;
+	void *p;
 
+	if (!stack_arenas) {
+		p = mmap(NULL, MAX_STACK_ARENAS * sizeof(*stack_arenas),
+			 PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p == MAP_FAILED)
+			return 0;
+		stack_arenas = p;
+	}
+	if (narenas >= MAX_STACK_ARENAS)
+		return 0;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return 0;
+	stack_arenas[narenas] = (uintptr_t)p;
 	/* A huge page would commit 2 MiB for a stack's one page. */
 	madvise(p, len, MADV_NOHUGEPAGE);
 	arena_next = (uintptr_t)p;
@@ -161,6 +188,9 @@ struct g *stackalloc_g(size_t size)
 		}
 		base = arena_next;
 		arena_next += STACK_SLOT;
+		/* the slot reads as a G_IDLE g until it is made below */
+		__atomic_store_n(&stack_nslots_pub, stack_nslots_pub + 1,
+				 __ATOMIC_RELEASE);
 		guarded = guard_install(base);
 		unlock(&stacklock);
 	} else {
@@ -190,7 +220,34 @@ struct g *stackalloc_g(size_t size)
 	if (!guarded)
 		gp->flags |= G_FLAG_NOGUARD;
 	gp->atomicstatus = G_DEAD;
+	if (map != STACK_SLOT) {
+		lock(&stacklock);
+		gp->stacklink = bigstacks;
+		__atomic_store_n(&bigstacks, gp, __ATOMIC_RELEASE);
+		unlock(&stacklock);
+	}
 	return gp;
+}
+
+size_t stack_nslots(void)
+{
+	return __atomic_load_n(&stack_nslots_pub, __ATOMIC_ACQUIRE);
+}
+
+/* The g of slot i < stack_nslots(); G_IDLE while it is being made. */
+struct g *stack_slot_g(size_t i)
+{
+	uintptr_t base = __atomic_load_n(&stack_arenas[i / STACK_ARENA_SLOTS],
+					 __ATOMIC_RELAXED);
+
+	return (struct g *)(base + (i % STACK_ARENA_SLOTS + 1) * STACK_SLOT -
+			    G_SIZE);
+}
+
+/* The Gs whose stacks are mappings of their own (larger than default). */
+struct g *stack_big_first(void)
+{
+	return __atomic_load_n(&bigstacks, __ATOMIC_ACQUIRE);
 }
 
 /*

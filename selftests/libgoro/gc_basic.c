@@ -263,6 +263,77 @@ TEST(parked_stack_root)
 	ASSERT_EQ(1, parked_ok);
 }
 
+/*
+ * Many parked goroutines: the pause shares the stacks among its markers
+ * by arena slot, in chunks of 256, and walks the larger stacks (a
+ * mapping each) apart; every object held only by one of these stacks
+ * must survive, whichever marker scanned it.
+ */
+#define NPARKED		3000
+#define NPARKED_BIG	8
+
+static struct goro_chan *manych;
+static struct goro_waitgroup manywg, manyready;
+static int many_ok;
+
+static void parked_many(void *arg)
+{
+	uint64_t seed = 1000 + (uint64_t)(uintptr_t)arg;
+	uint64_t *volatile o = newobj(seed);
+	int v;
+
+	goro_waitgroup_done(&manyready);
+	goro_chan_recv(manych, &v);
+	if (o && objok(o, seed))
+		__atomic_add_fetch(&many_ok, 1, __ATOMIC_RELAXED);
+	goro_waitgroup_done(&manywg);
+}
+
+static int many_final;
+
+static void many_main(void *arg)
+{
+	struct goro_attr big = { .stack_size = 1 << 20 };
+	int v = 0;
+
+	(void)arg;
+	manych = goro_chan_make(sizeof(int), 0);
+	goro_waitgroup_add(&manywg, NPARKED + NPARKED_BIG);
+	goro_waitgroup_add(&manyready, NPARKED + NPARKED_BIG);
+	for (uintptr_t i = 0; i < NPARKED + NPARKED_BIG; i++)
+		if (goro_spawn(parked_many, (void *)i,
+			       i < NPARKED ? NULL : &big))
+			abort();
+	goro_waitgroup_wait(&manyready);
+	goro_sleep(20 * MS);
+	for (int i = 0; i < 5; i++) {
+		goro_gc();
+		churn();
+	}
+	many_final = finalized();
+	for (int i = 0; i < NPARKED + NPARKED_BIG; i++)
+		goro_chan_send(manych, &v);
+	goro_waitgroup_wait(&manywg);
+}
+
+TEST(many_parked_stack_roots)
+{
+	ASSERT_EQ(0, goro_main(many_main, NULL));
+	ASSERT_EQ(0, many_final);
+	ASSERT_EQ(NPARKED + NPARKED_BIG, many_ok);
+}
+
+/* The same with the world stopped for the whole mark: the pause's scan
+ * is then the only one (a concurrent mark has read these stacks
+ * before). */
+TEST(many_parked_stack_roots_stw)
+{
+	gorodebug_add("gcconc=0");
+	ASSERT_EQ(0, goro_main(many_main, NULL));
+	ASSERT_EQ(0, many_final);
+	ASSERT_EQ(NPARKED + NPARKED_BIG, many_ok);
+}
+
 /* ---- a channel buffer ---------------------------------------------- */
 
 static struct goro_chan *bufch;
