@@ -253,6 +253,8 @@ struct g {
 	uint32_t preempt;	/* atomic: yield at the next safe point */
 	uint32_t readypar;	/* atomic: readied by a waker that runs on */
 	uintptr_t syscallregs[5]; /* mgc.c: rbx, r12-r15 at goro_syscall_enter */
+	uintptr_t gcscan_sp;	/* mgc.c: parked at this sp when the cycle */
+	uint32_t gcscan_gen;	/* gcscan_gen read its stack (marker only) */
 	uint64_t magic;		/* G_MAGIC: g_is_valid() */
 };
 
