@@ -5,12 +5,14 @@
 #   alloc        small mixed-size objects on 2 Ps: ns per allocation
 #   gcheap       a 1 GiB live heap under steady allocation: max and p99
 #                pause (gcheap SECONDS MIB)
+#   gcstacks     the same pauses with 100 000 goroutines parked (gcstacks
+#                SECONDS GOROUTINES)
 # They link libc dynamically (libgoro statically): a dynamic
 # executable's own code is preemptible asynchronously (preempt.c), as a
 # Go program's is, so a stop-the-world does not wait for a loop that
 # neither allocates nor blocks.
 ifneq ($(LIBGORO_A),)
-GC_BENCH	:= binarytrees alloc gcheap
+GC_BENCH	:= binarytrees alloc gcheap gcstacks
 GC_BENCH_BINS	:= $(patsubst %,$(O)/bench/%,$(GC_BENCH))
 BENCH_BINS	+= $(GC_BENCH_BINS)
 
