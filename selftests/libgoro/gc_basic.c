@@ -572,6 +572,87 @@ TEST(syscall_register_root)
 	ASSERT_EQ(1, sys_ok);
 }
 
+/* ---- a deep frame of a goroutine in a syscall ---------------------------- */
+
+/*
+ * The object's only pointer sits in a frame 64 KiB down the stack of a
+ * goroutine blocked in a system call.  A running goroutine has no saved
+ * sp, so the collector reads its whole stack, passing over only the
+ * pages never touched (scan_touched): this one was.
+ */
+static uintptr_t deep_hidden;		/* ~pointer: not a root */
+static int deep_ok = -1, deep_final = -1;
+static struct goro_chan *deep_started;
+static int deep_blocking;
+
+static void make_deepobj(void *arg)
+{
+	(void)arg;
+	deep_hidden = ~(uintptr_t)newobj(72);
+}
+
+static __attribute__((noinline)) int deep_block(int depth)
+{
+	volatile char pad[16 << 10];
+	struct timespec ts = { 0, 300 * MS };
+	uint64_t *volatile p;
+	int one = 1;
+
+	pad[0] = (char)depth;
+	if (depth > 0)
+		return deep_block(depth - 1) + pad[0] - depth;
+	p = (uint64_t *)~deep_hidden;
+	deep_hidden = 0;
+	__atomic_store_n(&deep_blocking, 1, __ATOMIC_RELEASE);
+	/* no copy of p left in a callee-saved register, which
+	 * goro_syscall_enter would save where the collector looks */
+	__asm__ volatile("xor %%ebx, %%ebx\n\txor %%r12d, %%r12d\n\t"
+			 "xor %%r13d, %%r13d\n\txor %%r14d, %%r14d\n\t"
+			 "xor %%r15d, %%r15d"
+			 : : : "rbx", "r12", "r13", "r14", "r15");
+	goro_syscall_enter();
+	syscall(SYS_nanosleep, &ts, NULL);
+	goro_syscall_exit();
+	goro_chan_recv(deep_started, &one);	/* main has looked */
+	return objok(p, 72);
+}
+
+static void in_syscall_deep(void *arg)
+{
+	int one = 1;
+
+	(void)arg;
+	deep_ok = deep_block(4);
+	goro_chan_send(deep_started, &one);
+}
+
+static void deep_main(void *arg)
+{
+	int v;
+
+	(void)arg;
+	deep_started = goro_chan_make(sizeof(int), 0);
+	run(make_deepobj, NULL);
+	go(in_syscall_deep, NULL);
+	while (!__atomic_load_n(&deep_blocking, __ATOMIC_ACQUIRE))
+		goro_sleep(1 * MS);
+	goro_sleep(50 * MS);
+	for (int i = 0; i < 4; i++) {
+		goro_gc();
+		churn();
+	}
+	deep_final = finalized();
+	goro_chan_send(deep_started, &v);
+	goro_chan_recv(deep_started, &v);
+}
+
+TEST(syscall_deep_frame_root)
+{
+	ASSERT_EQ(0, goro_main(deep_main, NULL));
+	ASSERT_EQ(0, deep_final);
+	ASSERT_EQ(1, deep_ok);
+}
+
 /* ---- a register of a goroutine whose P goro.ko handed off -------------- */
 
 static uintptr_t ho_hidden;		/* ~pointer: not a root */
