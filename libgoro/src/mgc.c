@@ -150,7 +150,8 @@
  *     callee-saved registers there; an asynchronously preempted one has
  *     every register saved there by preempt.S), and its struct g (start
  *     argument, sleep timer);  a goroutine between goro_syscall_enter
- *     and _exit is still running: its whole stack is scanned, and the
+ *     and _exit is still running: its whole stack is scanned (the pages
+ *     it ever touched, where PAGEMAP_SCAN tells them), and the
  *     callee-saved registers its caller had when it called
  *     goro_syscall_enter (saved there), not the registers it has now: a
  *     pointer loaded into a register after goro_syscall_enter, and the
