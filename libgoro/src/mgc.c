@@ -61,8 +61,8 @@
  *     registers, the runtime's roots whole, and only the pages written
  *     since the last pass of the data segments, of goro_add_root ranges
  *     and of the heap (there, only the marked objects on them), the
- *     heap's granules shared with GOMAXPROCS - 1 helper threads; drain
- *     with them.
+ *     stacks (by arena slot) and the heap's granules shared with
+ *     GOMAXPROCS - 1 helper threads; drain with them.
  *  5. Finalizers: an object with a finalizer that is still unmarked is
  *     queued for the finalizer goroutine, and it and all it reaches are
  *     marked: they live until the finalizer has run, and are freed by the
@@ -1382,9 +1382,10 @@ static void *mark_helper(void *arg)
 }
 
 /* Drain the collecting goroutine's stack with up to GOMAXPROCS - 1
- * helpers; granules: every marker first scans granules of the pass set
- * up by the caller (the pause's heap rescan).  When it returns no
- * helper touches the heap. */
+ * helpers; granules: every marker first takes its share of the stack
+ * chunks and of the heap granules the caller set up (pause_granule: a
+ * stop-the-world mark, the pause's rescan).  When it returns no helper
+ * touches the heap. */
 static void drain_parallel_granules(bool granules)
 {
 	int want = __atomic_load_n(&gomaxprocs, __ATOMIC_RELAXED) - 1;
