@@ -522,6 +522,53 @@ static void dirty_count(uint64_t pages)
 }
 
 /*
+ * Call fn on the runs of [lo, hi) that PAGEMAP_SCAN reports as q asks
+ * (its categories and flags; the range and the buffer are set here):
+ * count, to add their pages to dirty_pages.  If a call fails, on what
+ * is left of the range, unfiltered (whatever a failed call re-protected
+ * is in it).
+ */
+static void pagemap_each(uintptr_t lo, uintptr_t hi,
+			 const struct goro_pm_scan_arg *q,
+			 void (*fn)(uintptr_t lo, uintptr_t hi), bool count)
+{
+	struct goro_page_region *r = dirtybuf_get();
+	struct goro_pm_scan_arg a;
+
+	while (lo < hi) {
+		long n;
+
+		a = *q;
+		a.size = sizeof(a);
+		a.start = lo & ~(OS_PAGE - 1);
+		a.end = (hi + OS_PAGE - 1) & ~(OS_PAGE - 1);
+		a.vec = (uintptr_t)r;
+		a.vec_len = DIRTYBUF_BYTES / sizeof(*r);
+		n = ioctl(pagemap_fd, GORO_PAGEMAP_SCAN, &a);
+		if (n < 0) {
+			if (count)
+				dirty_count((hi - lo) / OS_PAGE);
+			fn(lo, hi);
+			return;
+		}
+		for (long i = 0; i < n; i++) {
+			uintptr_t a0 = r[i].start < lo ? lo : r[i].start;
+			uintptr_t a1 = r[i].end > hi ? hi : r[i].end;
+
+			if (a0 < a1) {
+				if (count)
+					dirty_count((r[i].end - r[i].start) /
+						    OS_PAGE);
+				fn(a0, a1);
+			}
+		}
+		if (a.walk_end <= lo)
+			break;
+		lo = a.walk_end;
+	}
+}
+
+/*
  * Call fn on the written runs of [lo, hi).  reprotect (DIRTY_UFFD
  * only): write-protect again what is reported, in the same call (a
  * precleaning pass); else only read (the pause: the world is stopped,
@@ -530,8 +577,7 @@ static void dirty_count(uint64_t pages)
 static void dirty_scan(uintptr_t lo, uintptr_t hi,
 		       void (*fn)(uintptr_t lo, uintptr_t hi), bool reprotect)
 {
-	struct goro_page_region *r = dirtybuf_get();
-	struct goro_pm_scan_arg a;
+	struct goro_pm_scan_arg q = { 0 };
 
 	if (lo >= hi)
 		return;
@@ -544,45 +590,17 @@ static void dirty_scan(uintptr_t lo, uintptr_t hi,
 		dirty_each_pread(lo, hi, fn);
 		return;
 	}
-	while (lo < hi) {
-		long n;
-
-		memset(&a, 0, sizeof(a));
-		a.size = sizeof(a);
-		a.start = lo & ~(OS_PAGE - 1);
-		a.end = (hi + OS_PAGE - 1) & ~(OS_PAGE - 1);
-		a.vec = (uintptr_t)r;
-		a.vec_len = DIRTYBUF_BYTES / sizeof(*r);
-		if (dirty_mode == DIRTY_SOFT) {
-			a.category_mask = GORO_PAGE_IS_SOFT_DIRTY;
-			a.return_mask = GORO_PAGE_IS_SOFT_DIRTY;
-		} else {
-			a.category_mask = GORO_PAGE_IS_WRITTEN;
-			a.return_mask = GORO_PAGE_IS_WRITTEN;
-			if (reprotect)
-				a.flags = GORO_PM_SCAN_WP_MATCHING |
-					  GORO_PM_SCAN_CHECK_WPASYNC;
-		}
-		n = ioctl(pagemap_fd, GORO_PAGEMAP_SCAN, &a);
-		if (n < 0) {
-			/* whatever this call re-protected is in [lo, hi) */
-			dirty_count((hi - lo) / OS_PAGE);
-			fn(lo, hi);
-			return;
-		}
-		for (long i = 0; i < n; i++) {
-			uintptr_t a0 = r[i].start < lo ? lo : r[i].start;
-			uintptr_t a1 = r[i].end > hi ? hi : r[i].end;
-
-			if (a0 < a1) {
-				dirty_count((r[i].end - r[i].start) / OS_PAGE);
-				fn(a0, a1);
-			}
-		}
-		if (a.walk_end <= lo)
-			break;
-		lo = a.walk_end;
+	if (dirty_mode == DIRTY_SOFT) {
+		q.category_mask = GORO_PAGE_IS_SOFT_DIRTY;
+		q.return_mask = GORO_PAGE_IS_SOFT_DIRTY;
+	} else {
+		q.category_mask = GORO_PAGE_IS_WRITTEN;
+		q.return_mask = GORO_PAGE_IS_WRITTEN;
+		if (reprotect)
+			q.flags = GORO_PM_SCAN_WP_MATCHING |
+				  GORO_PM_SCAN_CHECK_WPASYNC;
 	}
+	pagemap_each(lo, hi, &q, fn, true);
 }
 
 /* Do soft-dirty bits work here?  Write two pages, clear, write one,
@@ -1077,6 +1095,14 @@ static bool span_isfree(struct mspan *s, uint32_t idx)
 	return idx >= s->freeindex && !bit_get(span_allocbits(s), idx);
 }
 
+/* Within the heap's arenas' bounds (they only grow, at once: see
+ * above)? */
+static inline bool in_heap_bounds(uintptr_t p)
+{
+	return p >= ~__atomic_load_n(&arena_lo_inv, __ATOMIC_RELAXED) &&
+	       p < ~__atomic_load_n(&arena_hi_inv, __ATOMIC_RELAXED);
+}
+
 /* Mark the object p points into, if any; true if newly marked. */
 static inline bool greyobject(uintptr_t p)
 {
@@ -1084,8 +1110,7 @@ static inline bool greyobject(uintptr_t p)
 	uint32_t idx;
 	uint64_t *mb;
 
-	if (p < ~__atomic_load_n(&arena_lo_inv, __ATOMIC_RELAXED) ||
-	    p >= ~__atomic_load_n(&arena_hi_inv, __ATOMIC_RELAXED))
+	if (!in_heap_bounds(p))
 		return false;
 	s = spanof(p);
 	if (!s)
@@ -1142,8 +1167,7 @@ NO_SANITIZE static void scanblock(uintptr_t lo, uintptr_t hi)
 	for (; lo + 8 <= hi; lo += 8) {
 		uintptr_t p = *(volatile uintptr_t *)lo;
 
-		if (p >= ~__atomic_load_n(&arena_lo_inv, __ATOMIC_RELAXED) &&
-		    p < ~__atomic_load_n(&arena_hi_inv, __ATOMIC_RELAXED))
+		if (in_heap_bounds(p))
 			greyobject(p);
 	}
 }
@@ -1513,42 +1537,19 @@ static void scan_blockregs(struct g *gp)
  */
 static void scan_touched(uintptr_t lo, uintptr_t hi)
 {
-	struct goro_page_region r[16];
-	struct goro_pm_scan_arg a;
-	uintptr_t end = (hi + OS_PAGE - 1) & ~(OS_PAGE - 1);
-	uintptr_t at = lo & ~(OS_PAGE - 1);
+	/* present or swapped, and not the zero page */
+	static const struct goro_pm_scan_arg q = {
+		.category_inverted = GORO_PAGE_IS_PFNZERO,
+		.category_mask = GORO_PAGE_IS_PFNZERO,
+		.category_anyof_mask = GORO_PAGE_IS_PRESENT |
+				       GORO_PAGE_IS_SWAPPED,
+		.return_mask = GORO_PAGE_IS_PRESENT | GORO_PAGE_IS_SWAPPED,
+	};
 
-	if (!have_pmscan || pagemap_fd < 0 || dirty_mode != DIRTY_UFFD) {
+	if (have_pmscan && pagemap_fd >= 0 && dirty_mode == DIRTY_UFFD)
+		pagemap_each(lo, hi, &q, scanblock, false);
+	else
 		scanblock(lo, hi);
-		return;
-	}
-	while (at < end) {
-		long n;
-
-		memset(&a, 0, sizeof(a));
-		a.size = sizeof(a);
-		a.start = at;
-		a.end = end;
-		a.vec = (uintptr_t)r;
-		a.vec_len = sizeof(r) / sizeof(r[0]);
-		/* present or swapped, and not the zero page */
-		a.category_inverted = GORO_PAGE_IS_PFNZERO;
-		a.category_mask = GORO_PAGE_IS_PFNZERO;
-		a.category_anyof_mask = GORO_PAGE_IS_PRESENT |
-					GORO_PAGE_IS_SWAPPED;
-		a.return_mask = GORO_PAGE_IS_PRESENT | GORO_PAGE_IS_SWAPPED;
-		n = ioctl(pagemap_fd, GORO_PAGEMAP_SCAN, &a);
-		if (n < 0) {
-			scanblock(at > lo ? at : lo, hi);
-			return;
-		}
-		for (long i = 0; i < n; i++)
-			scanblock(r[i].start > lo ? r[i].start : lo,
-				  r[i].end < hi ? r[i].end : hi);
-		if (a.walk_end <= at)
-			break;
-		at = a.walk_end;
-	}
 }
 
 static void scan_g(struct g *gp, struct g *me)
@@ -1681,6 +1682,14 @@ static inline void slot_prefetch_frames(size_t i, size_t i1)
 		__builtin_prefetch((void *)sp);
 }
 
+static void scan_one(struct g *gp, struct g *me, bool concurrent)
+{
+	if (concurrent)
+		scan_g_concurrent(gp, me);
+	else
+		scan_g(gp, me);
+}
+
 static void scan_slots(size_t i0, size_t i1, struct g *me, bool concurrent)
 {
 	for (size_t i = i0; i < i0 + 2 * SLOT_AHEAD && i < i1; i++)
@@ -1692,10 +1701,7 @@ static void scan_slots(size_t i0, size_t i1, struct g *me, bool concurrent)
 
 		slot_prefetch_g(i + 2 * SLOT_AHEAD, i1);
 		slot_prefetch_frames(i + SLOT_AHEAD, i1);
-		if (concurrent)
-			scan_g_concurrent(gp, me);
-		else
-			scan_g(gp, me);
+		scan_one(gp, me, concurrent);
 	}
 }
 
@@ -1704,12 +1710,8 @@ static void scan_other_stacks(struct g *me, bool concurrent)
 {
 	scan_mystack(me);
 	for (struct g *gp = stack_big_first(); gp;
-	     gp = __atomic_load_n(&gp->stacklink, __ATOMIC_ACQUIRE)) {
-		if (concurrent)
-			scan_g_concurrent(gp, me);
-		else
-			scan_g(gp, me);
-	}
+	     gp = __atomic_load_n(&gp->stacklink, __ATOMIC_ACQUIRE))
+		scan_one(gp, me, concurrent);
 }
 
 /*
