@@ -43,6 +43,39 @@ static inline void bench_print(const char *key, double v, const char *unit)
 	fflush(stdout);
 }
 
+static inline int bench_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The collections between two goro_read_memstats (the last 256 at
+ * most): prints NAME/maxpause, NAME/p99pause (the largest pause when
+ * there are fewer than 100) and NAME/collections. */
+static inline void bench_print_pauses(const char *name,
+				      const struct goro_memstats *st0,
+				      const struct goro_memstats *st1)
+{
+	uint32_t n = st1->num_gc - st0->num_gc;
+	uint64_t pauses[256];
+	char key[96];
+
+	if (n > 256)
+		n = 256;
+	for (uint32_t i = 0; i < n; i++)
+		pauses[i] = st1->pause_ns[(st0->num_gc + i) % 256];
+	qsort(pauses, n, sizeof(pauses[0]), bench_cmp_u64);
+	snprintf(key, sizeof(key), "%s/maxpause", name);
+	bench_print(key, n ? (double)pauses[n - 1] / 1e3 : 0, "us");
+	snprintf(key, sizeof(key), "%s/p99pause", name);
+	bench_print(key, n ? (double)pauses[n * 99 / 100 < n ? n * 99 / 100
+							     : n - 1] / 1e3
+			   : 0, "us");
+	snprintf(key, sizeof(key), "%s/collections", name);
+	bench_print(key, n, "n");
+}
+
 /* The server half of bench_run_server: a listener on a free loopback
  * port, which it writes to wfd (port_pipe[1]); exits on failure. */
 static inline int bench_listen_loopback(int wfd)

@@ -66,19 +66,11 @@ static void mutator(void *arg)
 	goro_waitgroup_done(&wg);
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static void main_g(void *arg)
 {
 	struct goro_memstats st0, st1;
-	uint64_t pauses[256], r = 1;
+	uint64_t r = 1;
 	struct rusage ru;
-	uint32_t n;
 	int64_t t0;
 
 	(void)arg;
@@ -96,20 +88,8 @@ static void main_g(void *arg)
 	goro_waitgroup_wait(&wg);
 	t0 = goro_nanotime() - t0;
 	goro_read_memstats(&st1);
-	n = st1.num_gc - st0.num_gc;
-	if (n > 256)
-		n = 256;
-	for (uint32_t i = 0; i < n; i++)
-		pauses[i] = st1.pause_ns[(st0.num_gc + i) % 256];
-	qsort(pauses, n, sizeof(pauses[0]), cmp_u64);
 	getrusage(RUSAGE_SELF, &ru);
-	bench_print("gcheap/maxpause", n ? (double)pauses[n - 1] / 1e3 : 0,
-		    "us");
-	/* the 99th percentile: the largest pause when there are < 100 */
-	bench_print("gcheap/p99pause", n ? (double)pauses[(n * 99) / 100 <
-						  n ? (n * 99) / 100 : n - 1]
-					    / 1e3 : 0, "us");
-	bench_print("gcheap/collections", n, "n");
+	bench_print_pauses("gcheap", &st0, &st1);
 	bench_print("gcheap/alloc", (double)t0 / (double)(allocs[0] +
 							allocs[1]), "ns/op");
 	bench_print("gcheap/rss", (double)ru.ru_maxrss / 1024, "MiB");

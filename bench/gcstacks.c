@@ -62,20 +62,11 @@ static void mutator(void *arg)
 	goro_waitgroup_done(&done);
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static long ngoroutines;
 
 static void main_g(void *arg)
 {
 	struct goro_memstats st0, st1;
-	uint64_t pauses[256];
-	uint32_t n;
 	int v = 0;
 
 	(void)arg;
@@ -96,18 +87,7 @@ static void main_g(void *arg)
 	go(mutator, (void *)1);
 	goro_waitgroup_wait(&done);
 	goro_read_memstats(&st1);
-	n = st1.num_gc - st0.num_gc;
-	if (n > 256)
-		n = 256;
-	for (uint32_t i = 0; i < n; i++)
-		pauses[i] = st1.pause_ns[(st0.num_gc + i) % 256];
-	qsort(pauses, n, sizeof(pauses[0]), cmp_u64);
-	bench_print("gcstacks/maxpause", n ? (double)pauses[n - 1] / 1e3 : 0,
-		    "us");
-	bench_print("gcstacks/p99pause", n ? (double)pauses[(n * 99) / 100 <
-						    n ? (n * 99) / 100 : n - 1]
-					      / 1e3 : 0, "us");
-	bench_print("gcstacks/collections", n, "n");
+	bench_print_pauses("gcstacks", &st0, &st1);
 	goro_waitgroup_add(&done, (int)ngoroutines);
 	for (long i = 0; i < ngoroutines; i++)
 		goro_chan_send(gate, &v);
