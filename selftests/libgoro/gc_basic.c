@@ -84,6 +84,16 @@ static void churn(void)
 		(void)goro_alloc(OBJWORDS * sizeof(uint64_t));
 }
 
+/* rounds collections, each followed by churn: what was freed is
+ * reused, so a wrongly freed object is overwritten. */
+static void gc_churn(int rounds)
+{
+	for (int i = 0; i < rounds; i++) {
+		goro_gc();
+		churn();
+	}
+}
+
 /* Collect until `want` finalizers ran or ~5 s passed. */
 static int gc_until_finalized(int want)
 {
@@ -247,10 +257,7 @@ static void parked_main(void *arg)
 	parkres = goro_chan_make(sizeof(int), 0);
 	go(parked, NULL);
 	goro_sleep(20 * MS);
-	for (int i = 0; i < 5; i++) {
-		goro_gc();
-		churn();
-	}
+	gc_churn(5);
 	parked_final = finalized();
 	goro_chan_send(parkch, &v);
 	goro_chan_recv(parkres, &parked_ok);
@@ -306,10 +313,7 @@ static void many_main(void *arg)
 			abort();
 	goro_waitgroup_wait(&manyready);
 	goro_sleep(20 * MS);
-	for (int i = 0; i < 5; i++) {
-		goro_gc();
-		churn();
-	}
+	gc_churn(5);
 	many_final = finalized();
 	for (int i = 0; i < NPARKED + NPARKED_BIG; i++)
 		goro_chan_send(manych, &v);
@@ -355,10 +359,7 @@ static void chan_main(void *arg)
 	(void)arg;
 	bufch = goro_chan_make(sizeof(void *), 4);
 	run(send_obj, NULL);
-	for (int i = 0; i < 5; i++) {
-		goro_gc();
-		churn();
-	}
+	gc_churn(5);
 	chan_final = finalized();
 	goro_chan_recv(bufch, &o);
 	chan_ok = objok(o, 21);
@@ -418,10 +419,7 @@ static void timer_main(void *arg)
 {
 	(void)arg;
 	run(arm_timer, NULL);
-	for (int i = 0; i < 4; i++) {
-		goro_gc();
-		churn();
-	}
+	gc_churn(4);
 	lock(&timer_lock);
 	gopark(timer_commit, NULL, WAIT_SLEEP);
 }
@@ -472,10 +470,7 @@ static void interior_main(void *arg)
 {
 	(void)arg;
 	run(make_interior, NULL);
-	for (int i = 0; i < 4; i++) {
-		goro_gc();
-		churn();
-	}
+	gc_churn(4);
 	run(check_interior, NULL);
 	if (!removed_ok)
 		return;
@@ -556,10 +551,7 @@ static void syscall_main(void *arg)
 	go(in_syscall, NULL);
 	goro_chan_recv(sys_started, &v);
 	goro_sleep(50 * MS);
-	for (int i = 0; i < 4; i++) {
-		goro_gc();
-		churn();
-	}
+	gc_churn(4);
 	sys_final = finalized();
 	goro_chan_send(sys_started, &v);
 	goro_chan_recv(sys_started, &v);
@@ -637,10 +629,7 @@ static void deep_main(void *arg)
 	while (!__atomic_load_n(&deep_blocking, __ATOMIC_ACQUIRE))
 		goro_sleep(1 * MS);
 	goro_sleep(50 * MS);
-	for (int i = 0; i < 4; i++) {
-		goro_gc();
-		churn();
-	}
+	gc_churn(4);
 	deep_final = finalized();
 	goro_chan_send(deep_started, &v);
 	goro_chan_recv(deep_started, &v);
@@ -704,10 +693,7 @@ static void handoff_main(void *arg)
 	go(blocked_plain, NULL);
 	goro_chan_recv(ho_started, &v);
 	goro_sleep(50 * MS);
-	for (int i = 0; i < 4; i++) {
-		goro_gc();
-		churn();
-	}
+	gc_churn(4);
 	ho_final = finalized();
 	ho_retakes = __atomic_load_n(&preemptstats.retakes,
 				     __ATOMIC_RELAXED) - r0;
@@ -777,10 +763,7 @@ static void spin_main(void *arg)
 	go(spinner, done);
 	while (!__atomic_load_n(&spin_started, __ATOMIC_ACQUIRE))
 		goro_sleep(MS);
-	for (int i = 0; i < 4; i++) {
-		goro_gc();
-		churn();
-	}
+	gc_churn(4);
 	spin_final = finalized();
 	__atomic_store_n(&spin_stop, 1, __ATOMIC_RELAXED);
 	goro_chan_recv(done, &v);
@@ -814,10 +797,7 @@ static void shlib_main(void *arg)
 {
 	(void)arg;
 	run(make_shlibobj, NULL);
-	for (int i = 0; i < 4; i++) {
-		goro_gc();
-		churn();
-	}
+	gc_churn(4);
 	shlib_ok = !finalized() && objok(*shlib_slot, 91);
 	*shlib_slot = NULL;
 	shlib_freed = gc_until_finalized(1) == 1;
