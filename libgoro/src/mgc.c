@@ -139,7 +139,10 @@
  * pause would rescan only written stack pages): the pause's stack scan
  * is from the saved sp, small for the benchmarks' few goroutines; a
  * program with very many deep parked stacks pays their used part in the
- * pause (status.rst).
+ * pause (status.rst).  The kernel's walk of the sparse stack arenas (68
+ * page-table entries a slot, present or not) measured 230-250 ns a
+ * stack for the pause's read alone, as much as reading the stack, plus
+ * about 2 us a stack per cycle to protect and unprotect them.
  *
  * Roots, every word of them taken as a possible pointer:
  *   - the collecting goroutine's stack from gc_run's frame up, with its
