@@ -183,6 +183,27 @@ static __attribute__((noinline)) void ring_backoff(uint64_t *other,
 	}
 }
 
+/*
+ * A side that took slot pos asks for slot pos + RING_PREFETCH's line
+ * with write intent (both sides write every slot they take: the element
+ * or its clearing, and seq).  That line was last written by the other
+ * side, on the other CPU, and fetching it is the cost of a ring
+ * element: fetched ahead, it arrives while this side works on the lines
+ * before it.  When this host put its two vCPUs where a line's round
+ * trip takes 320-340 ns instead of 80-100, chanbuf went from 11-18 to
+ * 28-29 ns an element (Go: 39-46), and with the prefetch to 10-25
+ * (median 13); where lines are cheap it changes nothing measurable.
+ * Sixteen slots are within the ring_gap() that a batch leaves between
+ * the two sides, so the line asked for is not one the other side is
+ * still using, as a rule.
+ */
+#define RING_PREFETCH	16
+
+static inline void ring_prefetch(struct hchan *c, uint64_t pos)
+{
+	__builtin_prefetch(chan_slot(c, pos + RING_PREFETCH), 1);
+}
+
 /* One send into the ring, no waking; batch: wait as above. */
 static int ring_put(struct hchan *c, const void *ep, bool batch)
 {
@@ -206,6 +227,7 @@ static int ring_put(struct hchan *c, const void *ep, bool batch)
 			if (__atomic_compare_exchange_n(&c->sendpos, &pos, pos + 1,
 							true, __ATOMIC_SEQ_CST,
 							__ATOMIC_SEQ_CST)) {
+				ring_prefetch(c, pos);
 				elemmove(sl->elem, ep, c->elemsize);
 				__atomic_store_n(&sl->seq, 2 * pos + 1,
 						 __ATOMIC_RELEASE);
@@ -246,6 +268,7 @@ static int ring_get(struct hchan *c, void *ep, bool batch)
 			if (__atomic_compare_exchange_n(&c->recvpos, &pos, pos + 1,
 							true, __ATOMIC_SEQ_CST,
 							__ATOMIC_SEQ_CST)) {
+				ring_prefetch(c, pos);
 				if (ep)
 					elemmove(ep, sl->elem, c->elemsize);
 				/* hold no stale data for the collector */
