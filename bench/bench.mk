@@ -10,3 +10,13 @@ VM_BENCH		+= $(KMOD_BENCH_BINS)
 $(KMOD_BENCH_BINS): $(O)/bench/%: bench/%.c uapi/linux/goro.h
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(UAPI_CFLAGS) -static -pthread -o $@ $<
+
+# lineprobe: a cache line's round trip between two CPUs, which
+# scripts/bench.sh prints beside each benchmark (not a benchmark itself).
+LINEPROBE	:= $(O)/bench/probe/lineprobe
+BENCH_EXTRA	+= $(LINEPROBE)
+build-lists: $(LINEPROBE)
+
+$(LINEPROBE): bench/probe/lineprobe.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -pthread -o $@ $<

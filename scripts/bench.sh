@@ -14,7 +14,8 @@
 # runtimes.  So each pair runs BENCH_ROUNDS times (default 3), goro and
 # Go alternating, and the line gives the medians of each side, the
 # median of the per-round ratios (each round's two runs are seconds
-# apart) and their range.
+# apart) and their range, and the range of a cache line's round trip
+# between the CPUs measured around the rounds (bench/probe/lineprobe.c).
 set -u
 cd "$(dirname "$0")/.."
 only=${1:-}
@@ -30,6 +31,18 @@ join_lines() { # goro-output go-output, for each round
 	awk -f scripts/bench-join.awk "$@"
 }
 
+# A cache line's round trip between two CPUs, in ns (bench/probe): taken
+# before each round and after the last, and added to the lines as
+# "[line MIN-MAX ns]", so that a ratio can be read against the host's
+# phase (see bench/probe/lineprobe.c).
+probe() { [ -x build/bench/probe/lineprobe ] && build/bench/probe/lineprobe 200000; }
+with_probe() { # "ns ns ...": add their range to every line of stdin
+	awk -v p="$1" 'BEGIN { n = split(p, a, " "); lo = hi = a[1]
+		for (i = 2; i <= n; i++) { if (a[i] + 0 < lo + 0) lo = a[i]
+			if (a[i] + 0 > hi + 0) hi = a[i] } }
+		{ if (n) print $0 " [line " lo "-" hi " ns]"; else print }'
+}
+
 for b in $bins; do
 	want "$b" || continue
 	case " $vm_bins " in *" $b "*) continue ;; esac
@@ -39,16 +52,18 @@ for b in $bins; do
 		(cd bench/go && go build -o "../../build/bench/go/$name" "$name.go") &&
 			twin="build/bench/go/$name"
 	fi
-	files=()
+	files=() lines=""
 	for r in $(seq "$rounds"); do
 		out=build/bench/out/$name.goro.$r
 		gout=build/bench/out/$name.go.$r
+		lines="$lines $(probe)"
 		"$b" >"$out" 2>&1 || { echo "bench $name: failed (see $out)"; continue 2; }
 		: >"$gout"
 		[ -n "$twin" ] && "$twin" >"$gout" 2>&1
 		files+=("$out" "$gout")
 	done
-	join_lines "${files[@]}"
+	lines="$lines $(probe)"
+	join_lines "${files[@]}" | with_probe "$lines"
 done
 
 run_vm=""
