@@ -35,7 +35,7 @@ join_lines() { # goro-output go-output, for each round
 # before each round and after the last, and added to the lines as
 # "[line MIN-MAX ns]", so that a ratio can be read against the host's
 # phase (see bench/probe/lineprobe.c).
-probe() { [ -x build/bench/probe/lineprobe ] && build/bench/probe/lineprobe 200000; }
+probe() { [ -x build/bench/probe/lineprobe ] && build/bench/probe/lineprobe 200000 2>/dev/null; }
 with_probe() { # "ns ns ...": add their range to every line of stdin
 	awk -v p="$1" 'BEGIN { n = split(p, a, " "); lo = hi = a[1]
 		for (i = 2; i <= n; i++) { if (a[i] + 0 < lo + 0) lo = a[i]

@@ -190,9 +190,9 @@ static __attribute__((noinline)) void ring_backoff(uint64_t *other,
  * side, on the other CPU, and fetching it is the cost of a ring
  * element: fetched ahead, it arrives while this side works on the lines
  * before it.  When this host put its two vCPUs where a line's round
- * trip takes 320-340 ns instead of 80-100, chanbuf went from 11-18 to
- * 28-29 ns an element (Go: 39-46), and with the prefetch to 10-25
- * (median 13); where lines are cheap it changes nothing measurable.
+ * trip takes 320-350 ns instead of 70-120, chanbuf went from 11-18 to
+ * 28-31 ns an element (Go: 39-46), and with the prefetch to 10-25
+ * (median 16); where lines are cheap it changes nothing measurable.
  * Sixteen slots are within the ring_gap() that a batch leaves between
  * the two sides, so the line asked for is not one the other side is
  * still using, as a rule.
