@@ -1,7 +1,7 @@
 #!/bin/bash
 # make bench [BENCH=name]: run each benchmark beside its twin and print one
 # line per comparison:
-#   bench pingpong/procs=1: goro=38.2 go=151.0 ns/op ratio=0.25 (0.24-0.27, 3 rounds)
+#   bench pingpong/procs=1: goro=74.5 go=199.2 ns/op ratio=0.37 (0.36-0.52, 3 rounds) [line 70-78 ns]
 # A goro benchmark prints "bench KEY: goro=V UNIT"; its Go twin
 # bench/go/NAME.go prints "bench KEY: go=V UNIT" for the same keys, and
 # the lines are joined here.  A benchmark that carries its own twin (the
@@ -20,6 +20,7 @@ set -u
 cd "$(dirname "$0")/.."
 only=${1:-}
 rounds=${BENCH_ROUNDS:-3}
+[ "$rounds" -ge 1 ] 2>/dev/null || rounds=1
 make -s all >/dev/null || { echo "bench: build failed" >&2; exit 1; }
 mkdir -p build/bench/go build/bench/out
 
