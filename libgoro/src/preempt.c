@@ -48,6 +48,7 @@
 #include <signal.h>
 #include <string.h>
 #include <ucontext.h>
+#include <linux/goro.h>
 
 #include "goro.h"
 #include "runtime.h"
@@ -232,6 +233,15 @@ static void dosigpreempt(ucontext_t *uc)
 	*--sp = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
 	uc->uc_mcontext.gregs[REG_RSP] = (greg_t)(uintptr_t)sp;
 	uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)goro_asyncpreempt;
+	/*
+	 * gp is on its way out: tell goro.ko's sysmon now, not when g0
+	 * gets there.  Saving the registers and switching can take a slice
+	 * under emulation, and the sysmon, still seeing gp RUNNING since
+	 * the same time, signalled again into that runtime code, where
+	 * the signal only found no safe point (over half of them did).
+	 */
+	if (mp->mslot)
+		mslot_update(mp, GORO_MSTATUS_SCHED);
 }
 
 static void sighandler(int sig, siginfo_t *info, void *uctx)
