@@ -127,9 +127,11 @@ struct goro_m {
 	/*
 	 * Written only by the sysmon timer (one callback at a time): the
 	 * (curg, since) pair it last saw RUNNING, when the pair's next
-	 * preemption signal is due, and the counters it publishes.
+	 * preemption signal is due (pre_sent: not before the M has taken
+	 * the last one), and the counters it publishes.
 	 */
 	bool pre_valid;
+	bool pre_sent;
 	u64 pre_curg;
 	u64 pre_since;
 	u64 pre_start;

@@ -15,11 +15,12 @@
  * Preemption.  A slot whose status is RUNNING with the same (curg,
  * since_ns) pair for longer than slice_ns gets signo, sent to that
  * thread only (send_sig_info(), thread-directed, si_code SI_KERNEL),
- * then again every slice while the pair stays.  The pair is a hint: the
- * kernel keeps its own copy (pre_* in struct goro_m) of what it saw and
- * when it signalled, so a slot rewritten by user space can cause at most
- * one signal per slice to its own thread.  An M that sleeps in the
- * kernel is never signalled: that would interrupt its syscall.
+ * then again a slice after the thread took it while the pair stays.
+ * The pair is a hint: the kernel keeps its own copy (pre_* in struct
+ * goro_m) of what it saw and when it signalled, so a slot rewritten by
+ * user space can cause at most one signal per slice to its own thread.
+ * An M that sleeps in the kernel is never signalled: that would
+ * interrupt its syscall.
  *
  * Hand-off, the state machine of one M (kstate is the kernel's copy,
  * slot->handoff the shared one, both GORO_HANDOFF_*):
@@ -256,14 +257,17 @@ static bool goro_m_signallable(const struct goro_m *m)
 }
 
 /*
- * A signal still pending would swallow this one (standard signals do
- * not queue): wait until the M has taken it.  Read without siglock, a
- * hint that at worst delays a signal by one poll.
+ * Not now if the signal is still pending (standard signals do not
+ * queue: this one would be swallowed) or blocked (the M runs the last
+ * one's handler, which blocks it: one sent now would be delivered the
+ * moment the handler returns, into whatever it set up).  Read without
+ * siglock, a hint that at worst delays a signal by one poll.
  */
-static bool goro_signal_pending(struct task_struct *task, u32 signo)
+static bool goro_signal_busy(struct task_struct *task, u32 signo)
 {
 	return sigismember(&task->pending.signal, signo) ||
-	       sigismember(&task->signal->shared_pending.signal, signo);
+	       sigismember(&task->signal->shared_pending.signal, signo) ||
+	       sigismember(&task->blocked, signo);
 }
 
 /*
@@ -284,9 +288,24 @@ static void goro_sysmon_preempt(struct goro_inst *inst, struct goro_m *m,
 		/* since is a hint: never later than what the kernel saw */
 		m->pre_start = since <= now ? since : now;
 		m->pre_next = m->pre_start + slice_ns;
+		m->pre_sent = false;
+	}
+	if (m->pre_sent) {
+		if (goro_signal_busy(m->task, signo))
+			return;		/* the half-slice poll looks again */
+		/*
+		 * Taken, and the pair stayed (no safe point): the next one
+		 * a slice from now, not from the send.  Under emulation a
+		 * delivery can take most of a slice, and signals sent while
+		 * one was still being set up arrived as its handler
+		 * returned, into the preemption it started: 70% of those
+		 * that found no safe point in preempt_stress.
+		 */
+		m->pre_sent = false;
+		m->pre_next = now + slice_ns;
 	}
 	if (now < m->pre_next || !goro_m_signallable(m) ||
-	    goro_signal_pending(m->task, signo)) {
+	    goro_signal_busy(m->task, signo)) {
 		/* overdue but asleep or not yet signalled: the busy poll */
 		if (m->pre_next > now)
 			*next = min(*next, m->pre_next);
@@ -294,6 +313,7 @@ static void goro_sysmon_preempt(struct goro_inst *inst, struct goro_m *m,
 	}
 
 	goro_signal_thread(m->task, signo);
+	m->pre_sent = true;
 	m->pre_next = now + slice_ns;
 	*next = min(*next, m->pre_next);
 	WRITE_ONCE(ms->npreempts, ++m->npreempts);

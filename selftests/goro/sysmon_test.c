@@ -513,6 +513,58 @@ TEST_F(sysmon, preempt_stops_when_disabled)
 		    true);
 }
 
+/* The slow handler's first call runs 5 slices with the signal blocked. */
+static volatile int slow_pending = -1;	/* signo pending as it returned */
+
+static void on_slow_signal(int sig, siginfo_t *si, void *uc)
+{
+	sigset_t set;
+
+	on_sysmon_signal(sig, si, uc);
+	if (sig_count != 1)
+		return;
+	spin_until(goro_now_ns() + 5 * SLICE_NS);
+	slow_pending = sigpending(&set) ? -1 : sigismember(&set, sig);
+}
+
+/*
+ * No signal while the last one's handler runs (it has the signal
+ * blocked): it would be delivered the moment the handler returns, into
+ * whatever the handler set up (libgoro: the preemption it started), and
+ * find no safe point.  The next one comes a slice after the M took the
+ * last, and keeps coming while the pair stays.
+ */
+TEST_F(sysmon, preempt_not_while_handler_runs)
+{
+	struct sigaction sa = { 0 };
+	volatile struct goro_mslot *ms;
+	uint32_t slot;
+	uint64_t end;
+
+	ASSERT_EQ(0, install_handler(SIGUSR1));
+	sa.sa_sigaction = on_slow_signal;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
+	sig_expect_tid = goro_gettid();
+	ASSERT_EQ(0, sysmon_enable(self->fd, SLICE_NS, 0, SIGUSR1));
+	ASSERT_EQ(0, goro_register(self->fd, &slot));
+	ms = &self->shm[slot];
+	slot_set_running(ms, 11);
+	end = goro_now_ns() + 200 * NSEC_PER_MSEC * test_slow();
+	while (goro_now_ns() < end && sig_count < 3)
+		;
+	ms->status = GORO_MSTATUS_IDLE;
+	/* a signal already on its way may still land: let it */
+	spin_until(goro_now_ns() + 2 * NSEC_PER_MSEC);
+	EXPECT_EQ(0, sysmon_disable(self->fd));
+	EXPECT_EQ(0, slow_pending);
+	EXPECT_LE(3, sig_count);
+	EXPECT_EQ(0, sig_bad_code);
+	EXPECT_EQ(0, sig_other_tid);
+	EXPECT_EQ((uint32_t)sig_count, ms->npreempts);
+}
+
 /* A new goroutine (a new pair) starts a new slice: no signal before it. */
 TEST_F(sysmon, preempt_new_pair_new_slice)
 {
