@@ -23,7 +23,7 @@
  * second: under emulation one preemption (signal frame, XSAVE/XRSTOR of
  * the AVX state twice, the switch) costs on the order of a slice, and
  * signals that land in that runtime code only set the flag.  Measured
- * there (2026-12-06, 6.12): 5700/s with the userland sysmon, 2700-3050/s
+ * there (2026-12-06, 6.12): 5700/s with the userland sysmon, 2850-3700/s
  * with goro.ko's (2000-2100/s before its signals stopped landing in
  * that code: see the last assertion).
  * Sanitizer builds preempt only cooperatively: skipped.
@@ -364,8 +364,9 @@ TEST_F_TIMEOUT(stress, checksummed_work_at_10k_preemptions_per_second, 90)
 	 * sysmon went on seeing a goroutine RUNNING until g0 took over,
 	 * and under emulation signalled again into the preemption's own
 	 * runtime code: 48-57% of its signals found no safe point there,
-	 * 21-26% since the handler tells it at once (7% with the userland
-	 * sysmon, under 0.1% natively).
+	 * 18-26% once the handler told it at once, 2-11% since it waits
+	 * for the last signal to be taken (7% with the userland sysmon,
+	 * under 0.1% natively).
 	 */
 	ASSERT_LE(preemptstats.deferred * 10, preemptstats.signals * 4);
 }
