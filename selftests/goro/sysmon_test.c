@@ -958,8 +958,15 @@ static int child_main(int inherited_fd)
 		   MAP_SHARED, fd, 0);
 	if (shm == MAP_FAILED)
 		return 12;
-	if (install_handler(SIGUSR1) || sysmon_enable(fd, SLICE_NS, 20000,
-						      SIGUSR1))
+	/*
+	 * A slice far longer than the blocker needs to fall asleep in
+	 * read() after it says RUNNING: with 1 ms, an emulated CPU held it
+	 * back past the slice once (a make check in the VM, 6.1), the
+	 * preemption signal came first, read() failed with EINTR, and the
+	 * blocker was gone before it was ever seen asleep (exit 16).
+	 */
+	if (install_handler(SIGUSR1) ||
+	    sysmon_enable(fd, 50 * NSEC_PER_MSEC, 20000, SIGUSR1))
 		return 13;
 	if (pipe(pfd))
 		return 14;
