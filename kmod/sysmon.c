@@ -303,6 +303,8 @@ static void goro_sysmon_preempt(struct goro_inst *inst, struct goro_m *m,
 		 */
 		m->pre_sent = false;
 		m->pre_next = now + slice_ns;
+		*next = min(*next, m->pre_next);
+		return;
 	}
 	if (now < m->pre_next || !goro_m_signallable(m) ||
 	    goro_signal_busy(m->task, signo)) {

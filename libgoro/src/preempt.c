@@ -240,8 +240,7 @@ static void dosigpreempt(ucontext_t *uc)
 	 * the same time, signalled again into that runtime code, where
 	 * the signal only found no safe point (over half of them did).
 	 */
-	if (mp->mslot)
-		mslot_update(mp, GORO_MSTATUS_SCHED);
+	mslot_update(mp, GORO_MSTATUS_SCHED);	/* no-op without goro.ko */
 }
 
 static void sighandler(int sig, siginfo_t *info, void *uctx)

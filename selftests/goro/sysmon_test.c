@@ -101,12 +101,14 @@ static void on_sysmon_signal(int sig, siginfo_t *si, void *uc)
 	__atomic_add_fetch(&sig_count, 1, __ATOMIC_SEQ_CST);
 }
 
-/* No SA_RESTART: a signal that interrupted a syscall would show as EINTR. */
-static int install_handler(int signo)
+/* No SA_RESTART: a signal that interrupted a syscall would show as EINTR.
+ * fn: on_sysmon_signal, or a handler that calls it. */
+static int install_handler_fn(int signo,
+			      void (*fn)(int, siginfo_t *, void *))
 {
 	struct sigaction sa = { 0 };
 
-	sa.sa_sigaction = on_sysmon_signal;
+	sa.sa_sigaction = fn;
 	sa.sa_flags = SA_SIGINFO;
 	sigemptyset(&sa.sa_mask);
 	sig_count = 0;
@@ -115,6 +117,11 @@ static int install_handler(int signo)
 	sig_slot = NULL;
 	sig_handoff = 0xcc;
 	return sigaction(signo, &sa, NULL) ? -errno : 0;
+}
+
+static int install_handler(int signo)
+{
+	return install_handler_fn(signo, on_sysmon_signal);
 }
 
 static void slot_set_running(volatile struct goro_mslot *ms, uint64_t curg)
@@ -536,16 +543,11 @@ static void on_slow_signal(int sig, siginfo_t *si, void *uc)
  */
 TEST_F(sysmon, preempt_not_while_handler_runs)
 {
-	struct sigaction sa = { 0 };
 	volatile struct goro_mslot *ms;
 	uint32_t slot;
 	uint64_t end;
 
-	ASSERT_EQ(0, install_handler(SIGUSR1));
-	sa.sa_sigaction = on_slow_signal;
-	sa.sa_flags = SA_SIGINFO;
-	sigemptyset(&sa.sa_mask);
-	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
+	ASSERT_EQ(0, install_handler_fn(SIGUSR1, on_slow_signal));
 	sig_expect_tid = goro_gettid();
 	ASSERT_EQ(0, sysmon_enable(self->fd, SLICE_NS, 0, SIGUSR1));
 	ASSERT_EQ(0, goro_register(self->fd, &slot));

@@ -364,7 +364,7 @@ TEST_F_TIMEOUT(stress, checksummed_work_at_10k_preemptions_per_second, 90)
 	 * sysmon went on seeing a goroutine RUNNING until g0 took over,
 	 * and under emulation signalled again into the preemption's own
 	 * runtime code: 48-57% of its signals found no safe point there,
-	 * 18-26% once the handler told it at once, 2-11% since it waits
+	 * 18-26% once the handler told it at once, 2-13% since it waits
 	 * for the last signal to be taken (7% with the userland sysmon,
 	 * under 0.1% natively).
 	 */
