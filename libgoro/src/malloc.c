@@ -499,7 +499,7 @@ GORO_API void *goro_alloc_noscan(size_t size)
 
 /* Cumulative allocation counts (any thread, approximate while others
  * allocate). */
-void malloc_stats(uint64_t *nmalloc, uint64_t *nbytes)
+void malloc_counts(uint64_t *nmalloc, uint64_t *nbytes)
 {
 	uint64_t n = __atomic_load_n(&nlarge, __ATOMIC_RELAXED);
 	uint64_t b = __atomic_load_n(&largebytes, __ATOMIC_RELAXED);

@@ -245,7 +245,7 @@ static inline void bit_set(uint64_t *b, uint32_t i)
 void mcache_flush(struct mcache *c);
 struct mcache *lockedcache_lock(void);
 void lockedcache_unlock(void);
-void malloc_stats(uint64_t *nmalloc, uint64_t *nbytes);
+void malloc_counts(uint64_t *nmalloc, uint64_t *nbytes);
 void malloc_poison(void *p, size_t n);
 void malloc_unpoison(void *p, size_t n);
 void malloc_init_public(void);

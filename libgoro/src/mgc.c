@@ -2866,7 +2866,7 @@ GORO_API void goro_read_memstats(struct goro_memstats *st)
 
 	malloc_init_public();
 	memset(st, 0, sizeof(*st));
-	malloc_stats(&nmalloc, &nbytes);
+	malloc_counts(&nmalloc, &nbytes);
 	fr = __atomic_load_n(&sweep_nfreed, __ATOMIC_RELAXED);
 	frb = __atomic_load_n(&sweep_freed, __ATOMIC_RELAXED);
 	st->mallocs = nmalloc;
