@@ -6,6 +6,11 @@
 # glob, so that new files of any helper are built without edits here).
 # Symbols are hidden unless marked GORO_API; libgoro.map gives them their
 # version node; the .so links with -z defs so nothing is left undefined.
+# Hidden is not enough in a static link: the installed libgoro.a is one
+# object, partially linked (ld -r) with its hidden symbols made local,
+# so that a program with its own `debug' or `allm', or calling glibc's
+# malloc_stats, links against it.  The selftests, which reach internal
+# symbols, link the unlocalized $(O)/libgoro/internal/libgoro.a.
 
 LIBGORO_SRCS	:= $(wildcard libgoro/src/*.c)
 LIBGORO_ASM	:= $(wildcard libgoro/src/arch/x86_64/*.S)
@@ -25,10 +30,11 @@ GORO_TEXT	:= $(foreach s,.text .text.unlikely .text.hot .text.startup \
 		     .text.exit,--rename-section $(s)=goro_text)
 
 LIBGORO_A	:= $(O)/libgoro/libgoro.a
+LIBGORO_INTERNAL_A := $(O)/libgoro/internal/libgoro.a
 LIBGORO_SO	:= $(O)/libgoro/libgoro.so.0
 LIBGORO_ASAN_A	:= $(O)/libgoro/asan/libgoro.a
 LIBGORO_TSAN_A	:= $(O)/libgoro/tsan/libgoro.a
-LIBGORO_TARGETS	:= $(LIBGORO_A) $(LIBGORO_SO) $(O)/libgoro/libgoro.so \
+LIBGORO_TARGETS	:= $(LIBGORO_A) $(LIBGORO_INTERNAL_A) $(LIBGORO_SO) $(O)/libgoro/libgoro.so \
 		   $(O)/libgoro/libgoro.pc $(LIBGORO_ASAN_A) $(LIBGORO_TSAN_A)
 
 SAN_asan	:= -fsanitize=address
@@ -73,6 +79,12 @@ $(O)/libgoro/tsan/obj/%.o: libgoro/src/%.S libgoro/src/arch/x86_64/arch.h
 	$(OBJCOPY) $(GORO_TEXT) $@
 
 $(LIBGORO_A): $(LIBGORO_OBJS)
+	@rm -f $@ $(O)/libgoro/libgoro.o
+	$(LD) -r -o $(O)/libgoro/libgoro.o $^
+	$(OBJCOPY) --localize-hidden $(O)/libgoro/libgoro.o
+	$(AR) rcs $@ $(O)/libgoro/libgoro.o
+$(LIBGORO_INTERNAL_A): $(LIBGORO_OBJS)
+	@mkdir -p $(@D)
 	@rm -f $@
 	$(AR) rcs $@ $^
 $(LIBGORO_ASAN_A): $(LIBGORO_ASAN_OBJS)

@@ -37,6 +37,32 @@ check "build it static with pkg-config --static" \
 	cc -static -o "$d/demo.static" "$top/examples/demo.c" \
 		$(pkg-config --static --cflags --libs libgoro)
 check "run the static build" sh -c "'$d/demo.static' | grep -q '(correct)'"
+check "libgoro.a defines only goro_ symbols globally" \
+	sh -c "! nm -g --defined-only '$lib/libgoro.a' | awk 'NF == 3 {print \$3}' | grep -v '^goro_'"
+# A program with globals named as the runtime's internals, calling glibc's
+# malloc_stats (libgoro's own counter had that name), links statically.
+cat >"$d/names.c" <<'EOF'
+#include <goro.h>
+#include <malloc.h>
+#include <stdio.h>
+int debug = 7, allm = 1;
+long fastrand(void) { return 4; }
+static void main_g(void *arg) { *(int *)arg = debug + allm; }
+int main(void)
+{
+	int r = 0;
+
+	malloc_stats();
+	if (goro_main(main_g, &r) || r != 8 || fastrand() != 4)
+		return 1;
+	puts("names ok");
+	return 0;
+}
+EOF
+# shellcheck disable=SC2046
+check "a static program may use the runtime's internal names" \
+	cc -static -o "$d/names" "$d/names.c" $(pkg-config --static --cflags --libs libgoro)
+check "and runs" sh -c "'$d/names' 2>/dev/null | grep -q 'names ok'"
 check "the ABI header compiles alone" \
 	sh -c "echo '#include <linux/goro.h>
 int main(void) { return GORO_IOC_INFO == 0; }' | cc -x c -I'$root$prefix/include' -o '$d/abi' -"

@@ -5,7 +5,8 @@
 #   $(O)/selftests/libgoro/tsan/NAME   dynamic, TSan libgoro (native)
 # and $(O)/selftests/libgoro/procs1/NAME, a wrapper that runs the plain
 # binary with GOMAXPROCS=1 (native).  Tests may include libgoro/src's
-# internal headers: the static archives resolve hidden symbols too.
+# internal headers: the archives they link (internal/libgoro.a, and the
+# sanitizer builds) resolve hidden symbols too.
 
 LGT_NAMES	:= $(patsubst selftests/libgoro/%.c,%,$(wildcard selftests/libgoro/*.c))
 LGT_HDRS	:= $(wildcard selftests/libgoro/*.h)
@@ -24,9 +25,9 @@ LGT_CFLAGS	:= $(BASE_CFLAGS) -Wno-sign-compare -Wno-unused-parameter \
 		   $(UAPI_CFLAGS) -I$(O)/ksft -Iselftests/libgoro
 
 $(LGT_PLAIN): $(O)/selftests/libgoro/%: selftests/libgoro/%.c $(LGT_HDRS) \
-		$(LIBGORO_A) libgoro/include/goro.h $(KSFT)
+		$(LIBGORO_INTERNAL_A) libgoro/include/goro.h $(KSFT)
 	@mkdir -p $(@D)
-	$(CC) $(LGT_CFLAGS) -static -pthread -o $@ $< $(LIBGORO_A) $(LIBGORO_LIBS)
+	$(CC) $(LGT_CFLAGS) -static -pthread -o $@ $< $(LIBGORO_INTERNAL_A) $(LIBGORO_LIBS)
 
 $(LGT_ASAN): $(O)/selftests/libgoro/asan/%: selftests/libgoro/%.c $(LGT_HDRS) \
 		$(LIBGORO_ASAN_A) libgoro/include/goro.h $(KSFT)
