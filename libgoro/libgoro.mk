@@ -34,8 +34,9 @@ LIBGORO_INTERNAL_A := $(O)/libgoro/internal/libgoro.a
 LIBGORO_SO	:= $(O)/libgoro/libgoro.so.0
 LIBGORO_ASAN_A	:= $(O)/libgoro/asan/libgoro.a
 LIBGORO_TSAN_A	:= $(O)/libgoro/tsan/libgoro.a
-LIBGORO_TARGETS	:= $(LIBGORO_A) $(LIBGORO_INTERNAL_A) $(LIBGORO_SO) $(O)/libgoro/libgoro.so \
-		   $(O)/libgoro/libgoro.pc $(LIBGORO_ASAN_A) $(LIBGORO_TSAN_A)
+LIBGORO_TARGETS	:= $(LIBGORO_A) $(LIBGORO_INTERNAL_A) $(LIBGORO_SO) \
+		   $(O)/libgoro/libgoro.so $(O)/libgoro/libgoro.pc \
+		   $(LIBGORO_ASAN_A) $(LIBGORO_TSAN_A)
 
 SAN_asan	:= -fsanitize=address
 SAN_tsan	:= -fsanitize=thread
