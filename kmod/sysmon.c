@@ -314,10 +314,10 @@ static void goro_sysmon_preempt(struct goro_inst *inst, struct goro_m *m,
 		return;
 	}
 
+	/* pre_next is set again once the M has taken it; until then the
+	 * half-slice poll of a busy sysmon looks */
 	goro_signal_thread(m->task, signo);
 	m->pre_sent = true;
-	m->pre_next = now + slice_ns;
-	*next = min(*next, m->pre_next);
 	WRITE_ONCE(ms->npreempts, ++m->npreempts);
 	trace_preempt(goro_inst_tgid(inst), m->slot, curg, now - m->pre_start);
 }
