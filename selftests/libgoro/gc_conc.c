@@ -24,7 +24,9 @@
  * (allocation black during the mark), with gcconc=3 (soft-dirty bits
  * where the kernel has them - the VM's 6.1 - and stop-the-world
  * otherwise) and with gcconc=2 (a concurrent mark that rescans every
- * heap page), so that the concurrent machinery runs on any kernel.
+ * heap page), so that the concurrent machinery runs on any kernel;
+ * and once more by default with the graph beyond 40 MiB of
+ * pointer-free heap, which the pause's walk skips within one claim.
  */
 #include "kselftest_harness.h"
 #include "sched_test.h"
@@ -76,6 +78,10 @@ static long fin_ran, fin_bad;		/* atomic */
 static bool stop;			/* atomic */
 static struct goro_memstats st0, st1;
 static long ballast_bad;
+/* gap_bytes: a pointer-free block allocated first, so that the graph
+ * lies beyond heap granules with nothing to rescan (mutate_across_gap) */
+static size_t gap_bytes;
+static void *gap_head, *gap;
 
 static void cnode_fin(void *p)
 {
@@ -251,6 +257,10 @@ static void conc_main(void *arg)
 	int64_t t0;
 
 	(void)arg;
+	if (gap_bytes) {
+		gap_head = goro_alloc(64);
+		gap = goro_alloc_noscan(gap_bytes);
+	}
 	for (long i = 0; i < NBALLAST; i++) {
 		struct bnode *b = goro_alloc(sizeof(*b));
 
@@ -345,6 +355,19 @@ TEST(mutate_during_mark_softdirty)
 TEST(mutate_during_mark_all_pages)
 {
 	run(_metadata, "gcconc=2");
+}
+
+/*
+ * The holders beyond 40 MiB of pointer-free heap: the pause claims the
+ * heap's 16 MiB granules four at a time and walks only the runs that
+ * may hold pointers, so the granule of the graph follows granules it
+ * skips within one claim.
+ */
+TEST(mutate_across_gap)
+{
+	gap_bytes = 40UL << 20;
+	run(_metadata, NULL);
+	gap_bytes = 0;
 }
 
 /*
