@@ -1898,12 +1898,12 @@ static uint64_t passpages[PRECLEAN_MAX + 4];	/* what each one found */
  * has passed the end and the count is 0, knows the pass is complete.
  */
 
-/* Claim and scan one granule of the current pass (PAUSE_GRANULES of
- * the pause, walked in one PAGEMAP_SCAN call per run of granules that
- * hold pointers: a call costs about 1.2 us here besides its walk, a
- * quarter of a 16 MiB granule's; a pass keeps to one, what an assist
- * can afford):
- * false if none is left.  The caller's tls_gcw takes what it marks. */
+/* Claim and scan one granule of the current pass, or PAUSE_GRANULES of
+ * the pause, each run of them that may hold pointers walked in one
+ * PAGEMAP_SCAN call (a call costs about 1.2 us here besides its walk,
+ * a quarter of a 16 MiB granule's; a pass keeps to one granule, what
+ * an assist can afford).  False if none is left.  The caller's tls_gcw
+ * takes what it marks. */
 static bool pass_granule(void)
 {
 	uint32_t i, n, last, end;
