@@ -109,10 +109,12 @@
  * The pause's length: the stacks (their used part), the runtime's roots,
  * the pages written since the last pass (what the program writes while
  * one short pass runs, and while the world stops), the walk of the page
- * tables behind PAGEMAP_SCAN (about 0.3 ms per GiB of resident heap
- * here, split among the markers), and marking what those lead to that
- * is not marked yet (white objects made since the last pass).  It does
- * not grow with the heap's live objects, and the sweep is not in it.
+ * tables behind PAGEMAP_SCAN (0.26-0.5 ms per GiB of the heap that may
+ * hold pointers here, split among the markers, two of which walk only
+ * 1.4 times as fast as one), and marking what those lead to that is
+ * not marked yet (white objects made since the last pass).  It does not
+ * grow with the heap's live objects, and the sweep is not in it; the
+ * walk grows with the heap's size, and is most of a large heap's pause.
  *
  * Kernels.  userfaultfd with UFFD_FEATURE_WP_ASYNC and WP_UNPOPULATED
  * and PAGEMAP_SCAN (6.7+) is the default (dirty_init probes it).
