@@ -78,8 +78,10 @@ static long fin_ran, fin_bad;		/* atomic */
 static bool stop;			/* atomic */
 static struct goro_memstats st0, st1;
 static long ballast_bad;
-/* gap_bytes: a pointer-free block allocated first, so that the graph
- * lies beyond heap granules with nothing to rescan (mutate_across_gap) */
+/* mutate_across_gap: a small object that may hold pointers, then
+ * gap_bytes of pointer-free heap, then the graph, so that one claim of
+ * the pause's walk holds a run to walk, granules to skip, and the run
+ * of the graph (globals: roots that keep both alive) */
 static size_t gap_bytes;
 static void *gap_head, *gap;
 
@@ -365,9 +367,8 @@ TEST(mutate_during_mark_all_pages)
  */
 TEST(mutate_across_gap)
 {
-	gap_bytes = 40UL << 20;
+	gap_bytes = 40UL << 20;	/* each test runs in a child of its own */
 	run(_metadata, NULL);
-	gap_bytes = 0;
 }
 
 /*
