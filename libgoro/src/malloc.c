@@ -481,8 +481,10 @@ static void *mallocgc(size_t size, bool noscan)
 		 * only computes and allocates, in text that cannot be
 		 * preempted asynchronously (static executables), must not
 		 * hold a stop-the-world for the rest of its run */
-		if (!locked)
+		if (!locked) {
+			stw_check();
 			preempt_check();
+		}
 	}
 	return p;
 }

@@ -311,3 +311,17 @@ void preempt_check_slow(struct g *gp)
 	__atomic_add_fetch(&preemptstats.deferred_taken, 1, __ATOMIC_RELAXED);
 	gopreempt();
 }
+
+/* The caller's goroutine runs on a P that a stop-the-world waits for
+ * (the stopper's own P is P_GCSTOP): have preempt_check yield it. */
+void stw_check_slow(void)
+{
+	struct g *gp = getg();
+	struct m *mp = getm();
+
+	if (gp && mp && gp == mp->curg && !mp->locks && mp->p &&
+	    __atomic_load_n(&mp->p->status, __ATOMIC_RELAXED) == P_RUNNING &&
+	    readgstatus(gp) == G_RUNNING)
+		__atomic_store_n(&gp->preempt, 1, __ATOMIC_RELAXED);
+}
+

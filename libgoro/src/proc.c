@@ -1990,6 +1990,30 @@ void sync_do_spin(void)
  * Stop the world, GOMAXPROCS
  * ------------------------------------------------------------------- */
 
+/*
+ * The Ps still running reach a safe point within tens of microseconds
+ * (the allocator's, or the preemption signal's).  Wait that long on the
+ * CPU before the futex: the wake-up of a sleeping thread costs as much
+ * again on a host whose idle CPUs halt, and it is all pause.
+ */
+#define STOP_SPIN_NS	50000
+
+static void stopnote_spin(void)
+{
+	int64_t until = 0;
+
+	for (uint32_t i = 0;
+	     !__atomic_load_n(&sched.stopnote.key, __ATOMIC_ACQUIRE); i++) {
+		arch_pause();
+		if (i % 64)
+			continue;
+		if (!until)
+			until = nanotime() + STOP_SPIN_NS;
+		else if (nanotime() > until)
+			return;
+	}
+}
+
 static void stoptheworld(void)
 {
 	struct m *mp = getm();
@@ -2024,6 +2048,7 @@ static void stoptheworld(void)
 			preempt_p(allp[i]);
 	unlock(&sched.lock);
 	if (wait) {
+		stopnote_spin();
 		notesleep(&sched.stopnote);
 		noteclear(&sched.stopnote);
 	}

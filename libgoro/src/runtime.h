@@ -751,6 +751,14 @@ static inline void preempt_check(void)
 	if (gp && unlikely(__atomic_load_n(&gp->preempt, __ATOMIC_RELAXED)))
 		preempt_check_slow(gp);
 }
+void stw_check_slow(void);
+/* A stop-the-world is waiting: stop at this safe point instead of at
+ * the preemption signal, which lands tens of microseconds later. */
+static inline void stw_check(void)
+{
+	if (unlikely(__atomic_load_n(&sched.gcwaiting, __ATOMIC_RELAXED)))
+		stw_check_slow();
+}
 void sysmon_start(void);
 void handoffp(struct p *pp);
 void preempt_p(struct p *pp);

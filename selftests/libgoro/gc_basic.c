@@ -18,6 +18,7 @@
 #include <dlfcn.h>
 #include <limits.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -969,6 +970,71 @@ TEST(runtime_goroutines_not_counted)
 	ASSERT_EQ(1, sysg_counts[0]);
 	ASSERT_EQ(1, sysg_counts[1]);
 	ASSERT_EQ(1, sysg_counts[2]);
+}
+
+/*
+ * A goroutine that only allocates stops for a collection at the
+ * allocator's safe point, whether or not the preemption signal reaches
+ * it.  Here it cannot: the allocating goroutine blocks it in its thread,
+ * and the collection must not wait for the loop to end (before the
+ * allocator checked for a waiting stop-the-world, it waited for the
+ * signal, and here for the loop's 5 s cap).
+ */
+static uint32_t blocked_stop;
+static long blocked_loops;
+static bool blocked_capped;
+static void *blocked_keep;
+static struct goro_waitgroup blocked_wg;
+
+static void blocked_allocator(void *arg)
+{
+	int64_t end = goro_nanotime() + 5000 * MS;
+	sigset_t set;
+
+	(void)arg;
+	sigemptyset(&set);
+	sigaddset(&set, SIGURG);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	while (!__atomic_load_n(&blocked_stop, __ATOMIC_ACQUIRE)) {
+		if (goro_nanotime() > end) {
+			blocked_capped = true;
+			break;
+		}
+		for (int i = 0; i < 1000; i++)
+			blocked_keep = goro_alloc(64);
+		__atomic_add_fetch(&blocked_loops, 1, __ATOMIC_RELAXED);
+	}
+	goro_waitgroup_done(&blocked_wg);
+}
+
+static void blocked_main(void *arg)
+{
+	(void)arg;
+	goro_set_maxprocs(2);
+	/* no pacing: the allocator never assists or waits at a goal, which
+	 * would park it without its stopping at the safe point */
+	goro_set_gc_percent(-1);
+	goro_waitgroup_add(&blocked_wg, 1);
+	go(blocked_allocator, NULL);
+	while (!__atomic_load_n(&blocked_loops, __ATOMIC_RELAXED))
+		goro_yield();
+	goro_gc();
+	goro_gc();
+	__atomic_store_n(&blocked_stop, 1, __ATOMIC_RELEASE);
+	goro_waitgroup_wait(&blocked_wg);
+}
+
+TEST(allocating_goroutine_stops_without_signal)
+{
+	/* under TSan the loop ran to its cap in about one run of six, the
+	 * stop waiting for it as it did before the safe point: not
+	 * understood yet (Documentation/status.rst) */
+	if (TSAN)
+		SKIP(return, "TSan: not reliable yet");
+	ASSERT_EQ(0, goro_main(blocked_main, NULL));
+	TH_LOG("%ld loops of 1000 allocations", blocked_loops);
+	ASSERT_FALSE(blocked_capped);
+	ASSERT_LT(0, blocked_loops);
 }
 
 TEST_HARNESS_MAIN
