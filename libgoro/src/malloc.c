@@ -480,7 +480,8 @@ static void *mallocgc(size_t size, bool noscan)
 		/* a safe point (Go's mallocgc is one too): a goroutine that
 		 * only computes and allocates, in text that cannot be
 		 * preempted asynchronously (static executables), must not
-		 * hold a stop-the-world for the rest of its run */
+		 * hold a stop-the-world for the rest of its run; and one
+		 * that can stops here before the signal lands */
 		if (!locked) {
 			stw_check();
 			preempt_check();

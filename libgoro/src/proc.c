@@ -50,10 +50,12 @@
  * give up its P at its next scheduling point (gcstopm); idle Ps are
  * taken at once; the last P stopped wakes the stopper, which resizes
  * (procresize) and hands Ps with work to Ms again.  Ps left in a
- * syscall (goro_syscall_enter) are taken at once too.  A goroutine that
- * never blocks delays a stop-the-world until the sysmon preempts it
- * (preempt.c), or, in code that is not preemptible, until it calls the
- * runtime.
+ * syscall (goro_syscall_enter) are taken at once too.  Running Ps are
+ * signalled (preempt_p); a goroutine that allocates stops at its next
+ * refill without waiting for the signal (stw_check).  One that never
+ * blocks nor allocates delays a stop-the-world until the signal preempts
+ * it (preempt.c), or, in code that is not preemptible, until it calls
+ * the runtime.
  *
  * Syscalls (Go's entersyscall/exitsyscall): goro_syscall_enter leaves
  * the M's P in P_SYSCALL, detached (pp->m NULL, mp->oldp = pp); the
