@@ -2050,7 +2050,8 @@ static void stoptheworld(void)
 			preempt_p(allp[i]);
 	unlock(&sched.lock);
 	if (wait) {
-		stopnote_spin();
+		if (ncpu > 1)	/* else the spin holds the CPU they need */
+			stopnote_spin();
 		notesleep(&sched.stopnote);
 		noteclear(&sched.stopnote);
 	}
