@@ -324,4 +324,3 @@ void stw_check_slow(void)
 	    readgstatus(gp) == G_RUNNING)
 		__atomic_store_n(&gp->preempt, 1, __ATOMIC_RELAXED);
 }
-
