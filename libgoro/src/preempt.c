@@ -313,14 +313,14 @@ void preempt_check_slow(struct g *gp)
 }
 
 /* The caller's goroutine runs on a P that a stop-the-world waits for
- * (the stopper's own P is P_GCSTOP): have preempt_check yield it. */
+ * (the stopper's own P is P_GCSTOP): have preempt_check yield it, which
+ * checks the rest (no runtime lock held, G_RUNNING), as for a signal. */
 void stw_check_slow(void)
 {
 	struct g *gp = getg();
 	struct m *mp = getm();
 
-	if (gp && mp && gp == mp->curg && !mp->locks && mp->p &&
-	    __atomic_load_n(&mp->p->status, __ATOMIC_RELAXED) == P_RUNNING &&
-	    readgstatus(gp) == G_RUNNING)
+	if (gp && mp && gp == mp->curg && mp->p &&
+	    __atomic_load_n(&mp->p->status, __ATOMIC_RELAXED) == P_RUNNING)
 		__atomic_store_n(&gp->preempt, 1, __ATOMIC_RELAXED);
 }
