@@ -248,6 +248,15 @@ static uint64_t ngoalwait;	/* waits past the goal in this cycle */
 static int64_t t_stopped, t_rescanned, t_marked; /* gctrace: the pause */
 static uint64_t endmark_live;	/* gctrace: heap_live at the mark's end */
 static int64_t gc_start_time;
+/*
+ * CPU time the collector used since gc_init_once, as Go's
+ * gc_cpu_fraction counts it (gctrace's "%"): the collecting thread
+ * from the cycle's start to the world's stop and while it unprotects,
+ * the mark helpers while they mark, the assists, and each pause times
+ * GOMAXPROCS (no P runs the program meanwhile).  Not the sweep, which
+ * Go does not count either.
+ */
+static uint64_t gc_cpu_ns;	/* atomic */
 
 /* A marker's grey objects: (object, length) pairs on an mmap'd stack. */
 struct gcwork {
@@ -1386,10 +1395,47 @@ static void helpers_avoid_collector(void)
 	helpers_off_cpu = cpu;
 }
 
+/* The calling thread's CPU time in ns. */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void gc_cpu_add(uint64_t ns)
+{
+	__atomic_add_fetch(&gc_cpu_ns, ns, __ATOMIC_RELAXED);
+}
+
+/*
+ * The collecting goroutine's share (worldsema held).  Off its P it
+ * keeps its thread, which may sleep (the paced mark): that thread's
+ * CPU time counts.  Back on a P it may move to another thread at a
+ * preemption, but it runs whenever it is not waiting: wall time counts,
+ * from the moment it has the P (the wait for one is not work).
+ */
+static uint64_t coll_cpu0;
+static int64_t coll_wall0;
+
+static void coll_offp_begin(void)
+{
+	coll_cpu0 = thread_cpu_ns();
+}
+
+static void coll_syscall_exit(void)
+{
+	gc_cpu_add(thread_cpu_ns() - coll_cpu0);
+	goro_syscall_exit();
+	coll_wall0 = nanotime();
+}
+
 static void *mark_helper(void *arg)
 {
 	struct gcwork w = { 0 };
-	uint64_t seen = 0;
+	uint64_t seen = 0, c0;
 	bool granules;
 
 	__atomic_store_n(&helper_tid[(uintptr_t)arg], (pid_t)gettid(),
@@ -1403,9 +1449,11 @@ static void *mark_helper(void *arg)
 		nactive++;
 		granules = helper_granules;
 		pthread_mutex_unlock(&poolmu);
+		c0 = thread_cpu_ns();
 		while (granules && pause_granule())
 			;
 		drain_work(&w, true, -1);
+		gc_cpu_add(thread_cpu_ns() - c0);
 	}
 	return NULL;
 }
@@ -2052,10 +2100,12 @@ static void gc_assist(void)
 	long debt = live > goal ? 4 * ASSIST_BYTES : ASSIST_BYTES;
 	long batches = live > goal ? LONG_MAX : 1;
 	struct gcwork *w;
+	int64_t t0;
 
 	/* the marker takes runtime locks while it holds markmu */
 	if (!can_collect())
 		return;
+	t0 = nanotime();	/* on its P, running: its CPU time */
 	w = assistw_bind();
 	if (__atomic_load_n(&pass_on, __ATOMIC_ACQUIRE)) {
 		while (debt > 0 && !stw_waiting()) {
@@ -2084,6 +2134,7 @@ static void gc_assist(void)
 		__atomic_sub_fetch(&assists_holding, 1, __ATOMIC_RELEASE);
 	}
 	__atomic_add_fetch(&nassist, 1, __ATOMIC_RELAXED);
+	gc_cpu_add((uint64_t)(nanotime() - t0));
 }
 
 /* Does the marker keep to its CPU budget?  Not with 4 Ps or more (it
@@ -2248,7 +2299,7 @@ static void mark_concurrent(struct g *me)
 			break;
 		last = el;
 	}
-	goro_syscall_exit();
+	coll_syscall_exit();
 	/*
 	 * Getting the P back may take a while (it was handed off; a
 	 * goroutine that leaves a syscall without one waits on the global
@@ -2423,6 +2474,19 @@ void gc_init_once(void)
  * A cycle
  * ------------------------------------------------------------------- */
 
+/* Go's gc_cpu_fraction, in percent: the collector's CPU time since
+ * the start over all the CPU time GOMAXPROCS Ps had meanwhile. */
+static int gc_cpu_percent(int64_t now)
+{
+	int32_t procs = __atomic_load_n(&gomaxprocs, __ATOMIC_RELAXED);
+	double avail = (double)(now - gc_start_time) * (procs > 0 ? procs : 1);
+
+	if (avail <= 0)
+		return 0;
+	return (int)(100.0 * (double)__atomic_load_n(&gc_cpu_ns,
+						     __ATOMIC_RELAXED) / avail);
+}
+
 static void gctrace(uint32_t n, int64_t t0, int64_t tsweep, int64_t tconc,
 		    int64_t tstw, int64_t tend, uint64_t before,
 		    uint64_t marked, int nfinq, bool forced, bool conc)
@@ -2445,7 +2509,8 @@ static void gctrace(uint32_t n, int64_t t0, int64_t tsweep, int64_t tconc,
 		       "%u passes%s, %llu pages at pause, %llu assists, "
 		       "%llu waits, "
 		       "%d finalizers queued%s [%s]\n",
-		       n, (double)(t0 - gc_start_time) / 1e9, 0,
+		       n, (double)(t0 - gc_start_time) / 1e9,
+		       gc_cpu_percent(nanotime()),
 		       (double)(tsweep - t0) / 1e6,
 		       (double)(tconc - tsweep) / 1e6,
 		       (double)(tstw - tconc) / 1e6,
@@ -2562,6 +2627,7 @@ NO_SANITIZE static bool gc_run(bool forced, uint32_t seen)
 	__builtin_unwind_init();
 	__asm__ volatile("movq %%rsp, %0" : "=r"(collector_sp) : : "memory");
 	t0 = nanotime();
+	coll_offp_begin();
 	GORO_PROBE2(gc_start, seen + 1, forced);
 	/* Off the P until the stop: the sweep's end, the protection of
 	 * the tracked ranges and the concurrent mark need none, and the
@@ -2602,9 +2668,10 @@ NO_SANITIZE static bool gc_run(bool forced, uint32_t seen)
 		__atomic_store_n(&gcphase, GC_OFF, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&markmu);
 	} else {
-		goro_syscall_exit();
+		coll_syscall_exit();
 	}
 	tstw = nanotime();
+	gc_cpu_add((uint64_t)(tstw - coll_wall0));
 	endmark_live = __atomic_load_n(&heap_live, __ATOMIC_RELAXED);
 	if (conc)
 		mark_alloc = mark_demand(endmark_live, tstw);
@@ -2616,6 +2683,8 @@ NO_SANITIZE static bool gc_run(bool forced, uint32_t seen)
 	gcpace();
 	tend = nanotime();
 	pause = (uint64_t)(tend - tstw);
+	gc_cpu_add(pause * (uint64_t)__atomic_load_n(&gomaxprocs,
+						     __ATOMIC_RELAXED));
 	n = __atomic_load_n(&num_gc, __ATOMIC_RELAXED);
 	__atomic_store_n(&pause_ring[n % 256], pause, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&pause_total, pause, __ATOMIC_RELAXED);
@@ -2638,9 +2707,10 @@ NO_SANITIZE static bool gc_run(bool forced, uint32_t seen)
 	GORO_PROBE3(gc_end, n + 1, pause, GORO_PROBE_REG(marked));
 	if (conc) {
 		/* a walk of every tracked range's page tables: off the P */
+		coll_offp_begin();
 		entersyscallblock();
 		dirty_end();
-		goro_syscall_exit();
+		coll_syscall_exit();
 	}
 	goro_sema_release(&worldsema, false);
 	if (debug.gctrace)

@@ -5,7 +5,7 @@
  * check every reachable node's checksum (an object freed too early is
  * zeroed or reused when handed out again, so its checksum breaks); a
  * foreign thread allocates through the locked path meanwhile; GOGC off,
- * GOMEMLIMIT and the scavengers; gctrace's lines; gcstress with
+ * GOMEMLIMIT and the scavengers; gctrace's lines and CPU share; gcstress with
  * channels; the background collector keeps the heap at its goal while
  * two Ps allocate; and, in the ASan build, a freed object is poisoned.
  */
@@ -433,6 +433,62 @@ TEST(gctrace_lines)
 	ASSERT_NE(NULL, strstr(buf, "(forced)"));
 	ASSERT_NE(NULL, strstr(buf, "gc 2 @"));
 	ASSERT_NE(NULL, strstr(buf, "MB goal"));
+}
+
+/* A program that does nothing but collect a live list: gctrace's
+ * percentage (Go's gc_cpu_fraction: the collector's share of the CPU
+ * time the Ps had since the start) is most of it.  It used to be
+ * printed as a constant 0. */
+struct lnode {
+	struct lnode *next;
+	uint64_t pad[3];
+};
+
+static struct lnode *trace_list;	/* a global: a root */
+
+static void cpu_main(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 200000; i++) {
+		struct lnode *n = goro_alloc(sizeof(*n));
+
+		n->next = trace_list;
+		trace_list = n;
+	}
+	for (int i = 0; i < 20; i++)
+		goro_gc();
+}
+
+static void cpu_child(void)
+{
+	exit(goro_main(cpu_main, NULL));
+}
+
+TEST(gctrace_cpu_percent)
+{
+	char buf[16384];
+	int st = run_child(cpu_child, "GORODEBUG=gctrace=1", buf,
+			   sizeof(buf));
+	int lines = 0, pct = -1, last = -1;
+	char *p = buf;
+
+	ASSERT_TRUE(WIFEXITED(st));
+	ASSERT_EQ(0, WEXITSTATUS(st));
+	while ((p = strstr(p, "gc ")) != NULL) {
+		unsigned n;
+		double at;
+
+		if (sscanf(p, "gc %u @%lfs %d%%:", &n, &at, &pct) == 3) {
+			ASSERT_GE(pct, 0);
+			ASSERT_LE(pct, 100);
+			last = pct;
+			lines++;
+		}
+		p += 3;
+	}
+	ASSERT_GE(lines, 20);
+	TH_LOG("last line: %d%% of the CPU in the collector", last);
+	ASSERT_GE(last, 10);
 }
 
 TEST(bad_gogc_warns)
