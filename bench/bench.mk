@@ -20,3 +20,14 @@ build-lists: $(LINEPROBE)
 $(LINEPROBE): bench/probe/lineprobe.c
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -pthread -o $@ $<
+
+# wpprobe: what the collector's write tracking costs per page here
+# (protect, write fault, unprotect), printed once by scripts/bench.sh
+# before the benchmarks (not a benchmark itself: no twin, no ratio).
+WPPROBE		:= $(O)/bench/probe/wpprobe
+BENCH_EXTRA	+= $(WPPROBE)
+build-lists: $(WPPROBE)
+
+$(WPPROBE): bench/probe/wpprobe.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -pthread -o $@ $<

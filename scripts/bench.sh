@@ -17,7 +17,7 @@
 # apart) and their range, and the range of a cache line's round trip
 # between the CPUs measured around the rounds (bench/probe/lineprobe.c).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 only=${1:-}
 rounds=${BENCH_ROUNDS:-3}
 [ "$rounds" -ge 1 ] 2>/dev/null || rounds=1
@@ -43,6 +43,13 @@ with_probe() { # "ns ns ...": add their range to every line of stdin
 			if (a[i] + 0 > hi + 0) hi = a[i] } }
 		{ if (n) print $0 " [line " lo "-" hi " ns]"; else print }'
 }
+
+# The write tracking's cost per page (bench/probe/wpprobe.c), for the
+# collector benchmarks' system time.
+if [ -x build/bench/probe/wpprobe ] && { [ -z "$only" ] ||
+	case " $(make -s print-GC_BENCH) " in *" $only "*) true ;; *) false ;; esac; }; then
+	build/bench/probe/wpprobe
+fi
 
 for b in $bins; do
 	want "$b" || continue
