@@ -11,23 +11,15 @@ $(KMOD_BENCH_BINS): $(O)/bench/%: bench/%.c uapi/linux/goro.h
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(UAPI_CFLAGS) -static -pthread -o $@ $<
 
-# lineprobe: a cache line's round trip between two CPUs, which
-# scripts/bench.sh prints beside each benchmark (not a benchmark itself).
-LINEPROBE	:= $(O)/bench/probe/lineprobe
-BENCH_EXTRA	+= $(LINEPROBE)
-build-lists: $(LINEPROBE)
+# Probes of the host, not benchmarks (no twin, no ratio): lineprobe, a
+# cache line's round trip between two CPUs, which scripts/bench.sh
+# prints beside each benchmark; wpprobe, what the collector's write
+# tracking costs per page (protect, write fault, unprotect), printed
+# once before the benchmarks.
+PROBES		:= $(patsubst %,$(O)/bench/probe/%,lineprobe wpprobe)
+BENCH_EXTRA	+= $(PROBES)
+build-lists: $(PROBES)
 
-$(LINEPROBE): bench/probe/lineprobe.c
-	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) -pthread -o $@ $<
-
-# wpprobe: what the collector's write tracking costs per page here
-# (protect, write fault, unprotect), printed once by scripts/bench.sh
-# before the benchmarks (not a benchmark itself: no twin, no ratio).
-WPPROBE		:= $(O)/bench/probe/wpprobe
-BENCH_EXTRA	+= $(WPPROBE)
-build-lists: $(WPPROBE)
-
-$(WPPROBE): bench/probe/wpprobe.c
+$(PROBES): $(O)/bench/probe/%: bench/probe/%.c
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -pthread -o $@ $<
