@@ -702,6 +702,14 @@ static void goro_pn_sched_out(struct preempt_notifier *n,
 	inst = m->inst;
 	if (!READ_ONCE(inst->sysmon.enabled))
 		return;
+	/*
+	 * An M that blocks the hand-off's signal could not be told that
+	 * its P is gone: it would run on without it.  It keeps its P
+	 * instead, as a block without goro.ko does.  Only this thread
+	 * changes its own mask, and it is here, not in sigprocmask.
+	 */
+	if (sigismember(&current->blocked, READ_ONCE(inst->sysmon.signo)))
+		return;
 	ms = &inst->shm[m->slot];
 	if (READ_ONCE(ms->status) != GORO_MSTATUS_RUNNING || !READ_ONCE(ms->p))
 		return;
