@@ -15,7 +15,8 @@
  * threshold plus scheduling noise; the read then completes with its data
  * (never EINTR) and the signal arrives before read() returns to the
  * caller; without an idle M nothing is handed off and BLOCKED goes back
- * to NONE; and instances with registered, blocked or dead Ms are torn
+ * to NONE; an M that blocks the signal is never marked, so keeps its P;
+ * and instances with registered, blocked or dead Ms are torn
  * down on close() and process exit without leaking the module.
  */
 #include <dirent.h>
@@ -606,6 +607,7 @@ struct blocker {
 	char byte;
 	int sigs_at_return;		/* signals seen when read() returned */
 	uint32_t handoff_at_return;
+	bool mask_signal;		/* block SIGUSR1 in its thread */
 	pthread_barrier_t registered;
 };
 
@@ -639,6 +641,13 @@ static void *blocker_fn(void *arg)
 
 	bk->tid = goro_gettid();
 	sig_expect_tid = bk->tid;
+	if (bk->mask_signal) {
+		sigset_t set;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGUSR1);
+		pthread_sigmask(SIG_BLOCK, &set, NULL);
+	}
 	bk->reg_ret = goro_register(bk->fd, &bk->slot);
 	pthread_barrier_wait(&bk->registered);
 	if (bk->reg_ret)
@@ -672,6 +681,7 @@ struct idler {
 	int park_ret;
 	uint64_t woke_ns;
 	uint32_t retake;
+	uint64_t park_ns;		/* 0: 10 s */
 	pthread_barrier_t registered;
 };
 
@@ -686,7 +696,9 @@ static void *idler_fn(void *arg)
 	pthread_barrier_wait(&id->registered);
 	if (id->reg_ret)
 		return NULL;
-	id->park_ret = goro_park(id->fd, goro_now_ns() + 10 * NSEC_PER_SEC);
+	if (!id->park_ns)
+		id->park_ns = 10 * NSEC_PER_SEC;
+	id->park_ret = goro_park(id->fd, goro_now_ns() + id->park_ns);
 	id->woke_ns = goro_now_ns();
 	id->retake = id->shm[id->slot].retake;
 	/* taken over: user space clears retake */
@@ -697,9 +709,11 @@ static void *idler_fn(void *arg)
 
 static void start_blocker(struct __test_metadata *_metadata,
 			  struct blocker *bk, pthread_t *th, int fd,
-			  volatile struct goro_mslot *shm, int pipe_rd)
+			  volatile struct goro_mslot *shm, int pipe_rd,
+			  bool mask_signal)
 {
 	memset(bk, 0, sizeof(*bk));
+	bk->mask_signal = mask_signal;
 	bk->fd = fd;
 	bk->shm = shm;
 	bk->pipe_rd = pipe_rd;
@@ -729,7 +743,8 @@ TEST_F(sysmon, handoff_to_parked_idle_m)
 	ASSERT_EQ(0, id.reg_ret);
 	ASSERT_TRUE(goro_wait_in_ioctl(getpid(), id.tid, 10000));
 
-	start_blocker(_metadata, &bk, &tb, self->fd, self->shm, pfd[0]);
+	start_blocker(_metadata, &bk, &tb, self->fd, self->shm, pfd[0],
+		      false);
 	ASSERT_TRUE(goro_wait_in_syscall(getpid(), bk.tid, SYS_read, 10000));
 	t_blocked = goro_now_ns();
 
@@ -782,7 +797,8 @@ TEST_F(sysmon, no_idle_m_no_handoff)
 	ASSERT_EQ(0, sysmon_enable(self->fd, GORO_SYSMON_SLICE_MAX, 20000,
 				   SIGUSR1));
 
-	start_blocker(_metadata, &bk, &tb, self->fd, self->shm, pfd[0]);
+	start_blocker(_metadata, &bk, &tb, self->fd, self->shm, pfd[0],
+		      false);
 	ASSERT_TRUE(goro_wait_in_syscall(getpid(), bk.tid, SYS_read, 10000));
 	usleep(50000);
 	EXPECT_EQ(GORO_HANDOFF_BLOCKED, self->shm[bk.slot].handoff);
@@ -799,6 +815,51 @@ TEST_F(sysmon, no_idle_m_no_handoff)
 	close(pfd[1]);
 }
 
+/*
+ * An M that blocks the sysmon's signal keeps its P: the signal is what
+ * would tell it the P is gone (an M that never took it ran on without
+ * its P: "goready: no P" under libgoro).  Not marked BLOCKED, so no idle
+ * M is woken for it, and no signal is sent.
+ */
+TEST_F(sysmon, signal_blocked_no_handoff)
+{
+	struct blocker bk;
+	struct idler id = { .fd = self->fd, .shm = self->shm,
+			    .park_ns = 400 * NSEC_PER_MSEC };
+	pthread_t tb, ti;
+	int pfd[2];
+
+	ASSERT_EQ(0, pipe(pfd));
+	ASSERT_EQ(0, install_handler(SIGUSR1));
+	ASSERT_EQ(0, sysmon_enable(self->fd, GORO_SYSMON_SLICE_MAX, 20000,
+				   SIGUSR1));
+	pthread_barrier_init(&id.registered, NULL, 2);
+	ASSERT_EQ(0, pthread_create(&ti, NULL, idler_fn, &id));
+	pthread_barrier_wait(&id.registered);
+	ASSERT_EQ(0, id.reg_ret);
+	ASSERT_TRUE(goro_wait_in_ioctl(getpid(), id.tid, 10000));
+
+	start_blocker(_metadata, &bk, &tb, self->fd, self->shm, pfd[0],
+		      true);
+	ASSERT_TRUE(goro_wait_in_syscall(getpid(), bk.tid, SYS_read, 10000));
+	/* the idle M sleeps out its deadline: nobody took it */
+	pthread_join(ti, NULL);
+	EXPECT_EQ(-ETIMEDOUT, id.park_ret);
+	EXPECT_EQ(0, id.retake);
+	EXPECT_EQ(GORO_HANDOFF_NONE, self->shm[bk.slot].handoff);
+	EXPECT_EQ(0, self->shm[bk.slot].nhandoffs);
+
+	ASSERT_EQ(1, write(pfd[1], "w", 1));
+	pthread_join(tb, NULL);
+	EXPECT_EQ(1, bk.rd);
+	EXPECT_EQ('w', bk.byte);
+	EXPECT_EQ(GORO_HANDOFF_NONE, bk.handoff_at_return);
+	EXPECT_EQ(0, sig_count);
+	EXPECT_EQ(0, sysmon_disable(self->fd));
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
 /* Disabled: a blocking M is not even marked. */
 TEST_F(sysmon, disabled_no_blocked_mark)
 {
@@ -808,7 +869,8 @@ TEST_F(sysmon, disabled_no_blocked_mark)
 
 	ASSERT_EQ(0, pipe(pfd));
 	ASSERT_EQ(0, install_handler(SIGUSR1));
-	start_blocker(_metadata, &bk, &tb, self->fd, self->shm, pfd[0]);
+	start_blocker(_metadata, &bk, &tb, self->fd, self->shm, pfd[0],
+		      false);
 	ASSERT_TRUE(goro_wait_in_syscall(getpid(), bk.tid, SYS_read, 10000));
 	usleep(20000);
 	EXPECT_EQ(GORO_HANDOFF_NONE, self->shm[bk.slot].handoff);
@@ -867,7 +929,7 @@ TEST_F(sysmon, close_with_blocked_ms)
 	for (i = 0; i < 2; i++) {
 		ASSERT_EQ(0, pipe(pfd[i]));
 		start_blocker(_metadata, &bk[i], &tb[i], self->fd, self->shm,
-			      pfd[i][0]);
+			      pfd[i][0], false);
 		ASSERT_TRUE(goro_wait_in_syscall(getpid(), bk[i].tid, SYS_read, 10000));
 	}
 	pthread_join(ti, NULL);
