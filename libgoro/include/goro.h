@@ -369,7 +369,10 @@ struct goro_memstats {
 	uint64_t pause_ns[256];	/* pause of cycle n at [(n - 1) % 256] */
 	uint32_t num_gc;
 	uint32_t num_forced_gc;	/* by goro_gc */
-	uint64_t reserved[8];
+	/* share of the CPU time GOMAXPROCS Ps had since the start that the
+	 * collector used (marking, assists, pauses; not the sweep), 0-1 */
+	double gc_cpu_fraction;
+	uint64_t reserved[7];
 };
 
 /* A snapshot of the heap's statistics; callable from any thread. */

@@ -252,9 +252,10 @@ static int64_t gc_start_time;
  * CPU time the collector used since gc_init_once, as Go's
  * gc_cpu_fraction counts it (gctrace's "%"): the collecting thread
  * from the cycle's start to the world's stop and while it unprotects,
- * the mark helpers while they mark, the assists, and each pause times
- * GOMAXPROCS (no P runs the program meanwhile).  Not the sweep, which
- * Go does not count either.
+ * the mark helpers while they mark concurrently, the assists, and each
+ * pause times GOMAXPROCS (no P runs the program meanwhile; the helpers'
+ * work in it is inside that).  Not the sweep, which Go does not count
+ * either.
  */
 static uint64_t gc_cpu_ns;	/* atomic */
 
@@ -1453,7 +1454,9 @@ static void *mark_helper(void *arg)
 		while (granules && pause_granule())
 			;
 		drain_work(&w, true, -1);
-		gc_cpu_add(thread_cpu_ns() - c0);
+		/* in a pause its time is in the pause's, times GOMAXPROCS */
+		if (__atomic_load_n(&gcphase, __ATOMIC_RELAXED) == GC_MARK)
+			gc_cpu_add(thread_cpu_ns() - c0);
 	}
 	return NULL;
 }
@@ -2474,17 +2477,18 @@ void gc_init_once(void)
  * A cycle
  * ------------------------------------------------------------------- */
 
-/* Go's gc_cpu_fraction, in percent: the collector's CPU time since
- * the start over all the CPU time GOMAXPROCS Ps had meanwhile. */
-static int gc_cpu_percent(int64_t now)
+/* Go's gc_cpu_fraction: the collector's CPU time since the start over
+ * all the CPU time GOMAXPROCS Ps had meanwhile. */
+static double gc_cpu_fraction(int64_t now)
 {
 	int32_t procs = __atomic_load_n(&gomaxprocs, __ATOMIC_RELAXED);
 	double avail = (double)(now - gc_start_time) * (procs > 0 ? procs : 1);
+	double f;
 
 	if (avail <= 0)
 		return 0;
-	return (int)(100.0 * (double)__atomic_load_n(&gc_cpu_ns,
-						     __ATOMIC_RELAXED) / avail);
+	f = (double)__atomic_load_n(&gc_cpu_ns, __ATOMIC_RELAXED) / avail;
+	return f > 1 ? 1 : f;
 }
 
 static void gctrace(uint32_t n, int64_t t0, int64_t tsweep, int64_t tconc,
@@ -2510,7 +2514,7 @@ static void gctrace(uint32_t n, int64_t t0, int64_t tsweep, int64_t tconc,
 		       "%llu waits, "
 		       "%d finalizers queued%s [%s]\n",
 		       n, (double)(t0 - gc_start_time) / 1e9,
-		       gc_cpu_percent(nanotime()),
+		       (int)(100 * gc_cpu_fraction(nanotime())),
 		       (double)(tsweep - t0) / 1e6,
 		       (double)(tconc - tsweep) / 1e6,
 		       (double)(tstw - tconc) / 1e6,
@@ -2973,6 +2977,7 @@ GORO_API void goro_read_memstats(struct goro_memstats *st)
 	n = __atomic_load_n(&num_gc, __ATOMIC_ACQUIRE);
 	st->num_gc = n;
 	st->num_forced_gc = __atomic_load_n(&num_forced_gc, __ATOMIC_RELAXED);
+	st->gc_cpu_fraction = gc_cpu_fraction(nanotime());
 	for (int i = 0; i < 256; i++)
 		st->pause_ns[i] = __atomic_load_n(&pause_ring[i],
 						  __ATOMIC_RELAXED);

@@ -491,6 +491,29 @@ TEST(gctrace_cpu_percent)
 	ASSERT_GE(last, 10);
 }
 
+/* The same share in goro_read_memstats (Go's MemStats.GCCPUFraction):
+ * 0 before the first collection, most of a program that only
+ * collects. */
+static struct goro_memstats frac_st[2];
+
+static void frac_main(void *arg)
+{
+	goro_read_memstats(&frac_st[0]);
+	cpu_main(arg);
+	goro_read_memstats(&frac_st[1]);
+}
+
+TEST(memstats_gc_cpu_fraction)
+{
+	ASSERT_EQ(0, goro_main(frac_main, NULL));
+	ASSERT_EQ(0, frac_st[0].num_gc);
+	ASSERT_EQ(0.0, frac_st[0].gc_cpu_fraction);
+	ASSERT_EQ(20, frac_st[1].num_forced_gc);
+	TH_LOG("gc_cpu_fraction %.3f", frac_st[1].gc_cpu_fraction);
+	ASSERT_GE(frac_st[1].gc_cpu_fraction, 0.05);
+	ASSERT_LE(frac_st[1].gc_cpu_fraction, 1.0);
+}
+
 TEST(bad_gogc_warns)
 {
 	char buf[4096];
