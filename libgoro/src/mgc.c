@@ -2950,6 +2950,10 @@ GORO_API int64_t goro_set_memory_limit(int64_t bytes)
 	return old;
 }
 
+/* The struct is ABI: new fields take reserved words, the size stays. */
+_Static_assert(sizeof(struct goro_memstats) == 2216,
+	       "struct goro_memstats changed size");
+
 GORO_API void goro_read_memstats(struct goro_memstats *st)
 {
 	uint64_t nmalloc, nbytes, fr, frb;
