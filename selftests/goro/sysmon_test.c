@@ -707,6 +707,8 @@ static void *idler_fn(void *arg)
 	return NULL;
 }
 
+/* A blocker M, registered, RUNNING with a P and asleep in read() on
+ * pipe_rd; mask_signal: with SIGUSR1 blocked in its thread. */
 static void start_blocker(struct __test_metadata *_metadata,
 			  struct blocker *bk, pthread_t *th, int fd,
 			  volatile struct goro_mslot *shm, int pipe_rd,
@@ -722,6 +724,30 @@ static void start_blocker(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, pthread_create(th, NULL, blocker_fn, bk));
 	pthread_barrier_wait(&bk->registered);
 	ASSERT_EQ(0, bk->reg_ret);
+	/* asleep in its read() */
+	ASSERT_TRUE(goro_wait_in_syscall(getpid(), bk->tid, SYS_read, 10000));
+}
+
+/* An idle M (id's fd, shm and park_ns set), registered and parked. */
+/* A pipe for a blocker to read, SIGUSR1's handler, and the sysmon on
+ * with the longest slice (no overrun signal) and a 20 us threshold. */
+static void arm_handoff(struct __test_metadata *_metadata, int fd,
+			int pfd[2])
+{
+	ASSERT_EQ(0, pipe(pfd));
+	ASSERT_EQ(0, install_handler(SIGUSR1));
+	ASSERT_EQ(0, sysmon_enable(fd, GORO_SYSMON_SLICE_MAX, 20000,
+				   SIGUSR1));
+}
+
+static void start_idler(struct __test_metadata *_metadata,
+			struct idler *id, pthread_t *th)
+{
+	pthread_barrier_init(&id->registered, NULL, 2);
+	ASSERT_EQ(0, pthread_create(th, NULL, idler_fn, id));
+	pthread_barrier_wait(&id->registered);
+	ASSERT_EQ(0, id->reg_ret);
+	ASSERT_TRUE(goro_wait_in_ioctl(getpid(), id->tid, 10000));
 }
 
 TEST_F(sysmon, handoff_to_parked_idle_m)
@@ -732,20 +758,12 @@ TEST_F(sysmon, handoff_to_parked_idle_m)
 	uint64_t t_blocked;
 	int pfd[2];
 
-	ASSERT_EQ(0, pipe(pfd));
-	ASSERT_EQ(0, install_handler(SIGUSR1));
-	ASSERT_EQ(0, sysmon_enable(self->fd, GORO_SYSMON_SLICE_MAX, 20000,
-				   SIGUSR1));
+	arm_handoff(_metadata, self->fd, pfd);
 
-	pthread_barrier_init(&id.registered, NULL, 2);
-	ASSERT_EQ(0, pthread_create(&ti, NULL, idler_fn, &id));
-	pthread_barrier_wait(&id.registered);
-	ASSERT_EQ(0, id.reg_ret);
-	ASSERT_TRUE(goro_wait_in_ioctl(getpid(), id.tid, 10000));
+	start_idler(_metadata, &id, &ti);
 
 	start_blocker(_metadata, &bk, &tb, self->fd, self->shm, pfd[0],
 		      false);
-	ASSERT_TRUE(goro_wait_in_syscall(getpid(), bk.tid, SYS_read, 10000));
 	t_blocked = goro_now_ns();
 
 	/* the idle M is woken to take the blocked M's P */
@@ -786,33 +804,38 @@ TEST_F(sysmon, handoff_to_parked_idle_m)
 	close(pfd[1]);
 }
 
+/* Let bk's read() complete with c: it returns normally, was not told
+ * of a hand-off and got no signal; then the sysmon off, the pipe gone. */
+static void end_read_kept_p(struct __test_metadata *_metadata, int fd,
+			    struct blocker *bk, pthread_t tb, int pfd[2],
+			    char c)
+{
+	ASSERT_EQ(1, write(pfd[1], &c, 1));
+	pthread_join(tb, NULL);
+	EXPECT_EQ(1, bk->rd);
+	EXPECT_EQ(c, bk->byte);
+	EXPECT_EQ(GORO_HANDOFF_NONE, bk->handoff_at_return);
+	EXPECT_EQ(0, sig_count);
+	EXPECT_EQ(0, sysmon_disable(fd));
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
 TEST_F(sysmon, no_idle_m_no_handoff)
 {
 	struct blocker bk;
 	pthread_t tb;
 	int pfd[2];
 
-	ASSERT_EQ(0, pipe(pfd));
-	ASSERT_EQ(0, install_handler(SIGUSR1));
-	ASSERT_EQ(0, sysmon_enable(self->fd, GORO_SYSMON_SLICE_MAX, 20000,
-				   SIGUSR1));
+	arm_handoff(_metadata, self->fd, pfd);
 
 	start_blocker(_metadata, &bk, &tb, self->fd, self->shm, pfd[0],
 		      false);
-	ASSERT_TRUE(goro_wait_in_syscall(getpid(), bk.tid, SYS_read, 10000));
 	usleep(50000);
 	EXPECT_EQ(GORO_HANDOFF_BLOCKED, self->shm[bk.slot].handoff);
 	EXPECT_EQ(0, self->shm[bk.slot].nhandoffs);
 
-	ASSERT_EQ(1, write(pfd[1], "y", 1));
-	pthread_join(tb, NULL);
-	EXPECT_EQ(1, bk.rd);
-	EXPECT_EQ('y', bk.byte);
-	EXPECT_EQ(GORO_HANDOFF_NONE, bk.handoff_at_return);
-	EXPECT_EQ(0, sig_count);
-	EXPECT_EQ(0, sysmon_disable(self->fd));
-	close(pfd[0]);
-	close(pfd[1]);
+	end_read_kept_p(_metadata, self->fd, &bk, tb, pfd, 'y');
 }
 
 /*
@@ -829,19 +852,11 @@ TEST_F(sysmon, signal_blocked_no_handoff)
 	pthread_t tb, ti;
 	int pfd[2];
 
-	ASSERT_EQ(0, pipe(pfd));
-	ASSERT_EQ(0, install_handler(SIGUSR1));
-	ASSERT_EQ(0, sysmon_enable(self->fd, GORO_SYSMON_SLICE_MAX, 20000,
-				   SIGUSR1));
-	pthread_barrier_init(&id.registered, NULL, 2);
-	ASSERT_EQ(0, pthread_create(&ti, NULL, idler_fn, &id));
-	pthread_barrier_wait(&id.registered);
-	ASSERT_EQ(0, id.reg_ret);
-	ASSERT_TRUE(goro_wait_in_ioctl(getpid(), id.tid, 10000));
+	arm_handoff(_metadata, self->fd, pfd);
+	start_idler(_metadata, &id, &ti);
 
 	start_blocker(_metadata, &bk, &tb, self->fd, self->shm, pfd[0],
 		      true);
-	ASSERT_TRUE(goro_wait_in_syscall(getpid(), bk.tid, SYS_read, 10000));
 	/* the idle M sleeps out its deadline: nobody took it */
 	pthread_join(ti, NULL);
 	EXPECT_EQ(-ETIMEDOUT, id.park_ret);
@@ -849,15 +864,7 @@ TEST_F(sysmon, signal_blocked_no_handoff)
 	EXPECT_EQ(GORO_HANDOFF_NONE, self->shm[bk.slot].handoff);
 	EXPECT_EQ(0, self->shm[bk.slot].nhandoffs);
 
-	ASSERT_EQ(1, write(pfd[1], "w", 1));
-	pthread_join(tb, NULL);
-	EXPECT_EQ(1, bk.rd);
-	EXPECT_EQ('w', bk.byte);
-	EXPECT_EQ(GORO_HANDOFF_NONE, bk.handoff_at_return);
-	EXPECT_EQ(0, sig_count);
-	EXPECT_EQ(0, sysmon_disable(self->fd));
-	close(pfd[0]);
-	close(pfd[1]);
+	end_read_kept_p(_metadata, self->fd, &bk, tb, pfd, 'w');
 }
 
 /* Disabled: a blocking M is not even marked. */
@@ -871,7 +878,6 @@ TEST_F(sysmon, disabled_no_blocked_mark)
 	ASSERT_EQ(0, install_handler(SIGUSR1));
 	start_blocker(_metadata, &bk, &tb, self->fd, self->shm, pfd[0],
 		      false);
-	ASSERT_TRUE(goro_wait_in_syscall(getpid(), bk.tid, SYS_read, 10000));
 	usleep(20000);
 	EXPECT_EQ(GORO_HANDOFF_NONE, self->shm[bk.slot].handoff);
 	ASSERT_EQ(1, write(pfd[1], "z", 1));
@@ -921,16 +927,11 @@ TEST_F(sysmon, close_with_blocked_ms)
 				   SIGUSR1));
 
 	/* one hand-off happens first, so that a LOST M is torn down too */
-	pthread_barrier_init(&id.registered, NULL, 2);
-	ASSERT_EQ(0, pthread_create(&ti, NULL, idler_fn, &id));
-	pthread_barrier_wait(&id.registered);
-	ASSERT_EQ(0, id.reg_ret);
-	ASSERT_TRUE(goro_wait_in_ioctl(getpid(), id.tid, 10000));
+	start_idler(_metadata, &id, &ti);
 	for (i = 0; i < 2; i++) {
 		ASSERT_EQ(0, pipe(pfd[i]));
 		start_blocker(_metadata, &bk[i], &tb[i], self->fd, self->shm,
 			      pfd[i][0], false);
-		ASSERT_TRUE(goro_wait_in_syscall(getpid(), bk[i].tid, SYS_read, 10000));
 	}
 	pthread_join(ti, NULL);
 	EXPECT_EQ(0, id.park_ret);
