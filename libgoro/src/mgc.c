@@ -2478,7 +2478,9 @@ void gc_init_once(void)
  * ------------------------------------------------------------------- */
 
 /* Go's gc_cpu_fraction: the collector's CPU time since the start over
- * all the CPU time GOMAXPROCS Ps had meanwhile. */
+ * all the CPU time GOMAXPROCS Ps had meanwhile.  Capped at 1: the
+ * collecting thread marks off its P, so with GOMAXPROCS under the
+ * machine's CPUs it can use more than the Ps had. */
 static double gc_cpu_fraction(int64_t now)
 {
 	int32_t procs = __atomic_load_n(&gomaxprocs, __ATOMIC_RELAXED);

@@ -728,7 +728,6 @@ static void start_blocker(struct __test_metadata *_metadata,
 	ASSERT_TRUE(goro_wait_in_syscall(getpid(), bk->tid, SYS_read, 10000));
 }
 
-/* An idle M (id's fd, shm and park_ns set), registered and parked. */
 /* A pipe for a blocker to read, SIGUSR1's handler, and the sysmon on
  * with the longest slice (no overrun signal) and a 20 us threshold. */
 static void arm_handoff(struct __test_metadata *_metadata, int fd,
@@ -740,6 +739,7 @@ static void arm_handoff(struct __test_metadata *_metadata, int fd,
 				   SIGUSR1));
 }
 
+/* An idle M (id's fd, shm and park_ns set), registered and parked. */
 static void start_idler(struct __test_metadata *_metadata,
 			struct idler *id, pthread_t *th)
 {
