@@ -126,10 +126,22 @@ static inline bool spanclass_noscan(uint8_t sc)
 
 struct heaparena {
 	struct mspan *spans[ARENA_PAGES];
-	/* pages of in-use scan spans per granule: written under
-	 * mheap.lock, read atomically by the collector */
+	/* pages of in-use scan spans per granule, and one bit per page
+	 * in such a span: written under mheap.lock, read atomically by
+	 * the collector */
 	uint32_t scanpages[ARENA_GRANULES];
+	uint64_t scanbits[ARENA_PAGES / 64];
+	/* The collector's (mgc.c): pages it left write-protected after the
+	 * last pause (full spans: nothing is allocated in them until the
+	 * next mark), and pages found written while so left, which it
+	 * does not leave again (cleared here when their span is freed). */
+	uint64_t wpkept[ARENA_PAGES / 64];
+	uint64_t wpwritten[ARENA_PAGES / 64];
 };
+
+/* Which pages heap_runs reports: in-use spans that may hold pointers,
+ * those of them not in wpkept, or the wpkept pages. */
+enum heap_runs { RUNS_SCAN, RUNS_SCAN_UNKEPT, RUNS_KEPT };
 
 struct spanlist {
 	struct mspan *first;
@@ -191,6 +203,8 @@ int size_to_class(size_t size);
 /* mheap.c */
 int mheap_init(void);
 bool heap_may_hold_pointers(uintptr_t lo, uintptr_t hi);
+void heap_runs(uintptr_t lo, uintptr_t hi, enum heap_runs which,
+	       uintptr_t gap, void (*fn)(uintptr_t lo, uintptr_t hi));
 struct mspan *mheap_alloc(uintptr_t npages, uint8_t spanclass, bool large);
 void mheap_free(struct mspan *s);
 void mheap_free_locked(struct mspan *s);

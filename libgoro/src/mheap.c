@@ -255,6 +255,104 @@ static void span_account_scan(struct mspan *s, bool inuse)
 		__atomic_store_n(c, inuse ? *c + n : *c - n, __ATOMIC_RELAXED);
 		p = gend;
 	}
+	for (p = s->base; p < end; p += PAGE_SIZE_GC) {
+		struct heaparena *ha = arena_l1[p >> ARENA_SHIFT];
+		uintptr_t i = (p & (ARENA_BYTES - 1)) >> PAGE_SHIFT;
+		uint64_t bit = 1ULL << (i % 64);
+
+		if (inuse) {
+			__atomic_or_fetch(&ha->scanbits[i / 64], bit,
+					  __ATOMIC_RELAXED);
+		} else {
+			__atomic_and_fetch(&ha->scanbits[i / 64], ~bit,
+					   __ATOMIC_RELAXED);
+			__atomic_and_fetch(&ha->wpwritten[i / 64], ~bit,
+					   __ATOMIC_RELAXED);
+		}
+	}
+}
+
+static uint64_t runs_word(const struct heaparena *ha, uintptr_t w,
+			  enum heap_runs which)
+{
+	uint64_t sc = __atomic_load_n(&ha->scanbits[w], __ATOMIC_RELAXED);
+	uint64_t kept = __atomic_load_n(&ha->wpkept[w], __ATOMIC_RELAXED);
+
+	switch (which) {
+	case RUNS_SCAN:
+		return sc;
+	case RUNS_SCAN_UNKEPT:
+		return sc & ~kept;
+	default:
+		return kept;
+	}
+}
+
+/* The first page in [i, n) that which reports (or does not), or n. */
+static uintptr_t runs_next(const struct heaparena *ha, uintptr_t i,
+			   uintptr_t n, enum heap_runs which, bool set)
+{
+	while (i < n) {
+		uint64_t x = runs_word(ha, i / 64, which);
+
+		x = (set ? x : ~x) & (~0ULL << (i % 64));
+		if (x) {
+			i = (i & ~63UL) + (uintptr_t)__builtin_ctzll(x);
+			return i < n ? i : n;
+		}
+		i = (i | 63) + 1;
+	}
+	return n;
+}
+
+/*
+ * Call fn on each run of [lo, hi) (heap arenas) of the pages which
+ * names, clipped to [lo, hi); runs less than gap bytes apart are one.
+ * No lock: in-use spans are exact with the world stopped, a hint
+ * otherwise, as heap_may_hold_pointers (mgc.c protects, rescans and
+ * unprotects only those: free pages and pointer-free spans hold nothing
+ * the collector reads).
+ */
+void heap_runs(uintptr_t lo, uintptr_t hi, enum heap_runs which,
+	       uintptr_t gap, void (*fn)(uintptr_t lo, uintptr_t hi))
+{
+	uintptr_t rlo = 0, rhi = 0;	/* the run being gathered */
+
+	while (lo < hi) {
+		uintptr_t base = lo & ~(ARENA_BYTES - 1);
+		uintptr_t end = hi - base > ARENA_BYTES ? base + ARENA_BYTES
+						       : hi;
+		struct heaparena *ha;
+		uintptr_t i = (lo - base) >> PAGE_SHIFT;
+		uintptr_t n = (end - base + PAGE_SIZE_GC - 1) >> PAGE_SHIFT;
+
+		ha = __atomic_load_n(&arena_l1[lo >> ARENA_SHIFT],
+				     __ATOMIC_ACQUIRE);
+		while (ha && i < n) {
+			uintptr_t j, a, b;
+
+			i = runs_next(ha, i, n, which, true);
+			if (i == n)
+				break;
+			j = runs_next(ha, i, n, which, false);
+			a = base + (i << PAGE_SHIFT);
+			b = base + (j << PAGE_SHIFT);
+			a = a > lo ? a : lo;
+			b = b < end ? b : end;
+			if (rhi && a - rhi <= gap) {
+				rhi = b;
+			} else {
+				if (rhi)
+					fn(rlo, rhi);
+				rlo = a;
+				rhi = b;
+			}
+			i = j;
+		}
+		lo = end;
+	}
+	if (rhi)
+		fn(rlo, rhi);
 }
 
 /* Whether [lo, hi) (heap arenas) holds an in-use span that may hold
@@ -415,6 +513,23 @@ bool mheap_is_valid(void)
 			    free_span_at(end))
 				return false;
 			free += s->npages << PAGE_SHIFT;
+		}
+	}
+	/* scanbits: a bit per page of the granule's scanpages count */
+	for (uintptr_t a = mheap_->arena_lo; a && a < mheap_->arena_hi;
+	     a += ARENA_BYTES) {
+		struct heaparena *ha = arena_l1[a >> ARENA_SHIFT];
+		const uintptr_t gw = (1UL << (HEAP_GRANULE_SHIFT - PAGE_SHIFT)) /
+				     64;
+
+		for (uintptr_t g = 0; ha && g < ARENA_GRANULES; g++) {
+			uint32_t n = 0;
+
+			for (uintptr_t w = g * gw; w < (g + 1) * gw; w++)
+				n += (uint32_t)__builtin_popcountll(
+					ha->scanbits[w]);
+			if (n != ha->scanpages[g])
+				return false;
 		}
 	}
 	return mheap_->inuse + free + mheap_->scavout +
