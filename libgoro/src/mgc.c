@@ -498,8 +498,8 @@ static void *dirtybuf_get(void);
  * their frames' saved registers, on the stack of whichever goroutine
  * collected (goro_gc's caller) or helped; a later frame there that
  * leaves a slot unwritten would have the conservative scan keep that
- * object alive (gc_basic's unreachable_freed found one of its 40 dead
- * objects kept so, once, in a make check).
+ * object alive (the likely way one of gc_basic's 40 dead objects was
+ * kept, once, in a make check of the commit before this one).
  */
 static __attribute__((noinline)) void scrub_stack(void)
 {
