@@ -30,9 +30,10 @@
  *     may hold pointers, registered once with userfaultfd in
  *     asynchronous write-protect mode, but for the full spans left
  *     protected since the last cycle, of which only the pages written
- *     meanwhile; or clear the soft-dirty bits).  From now on every page written is recorded by
- *     the kernel, which resolves the write fault itself: no signal, no
- *     handler thread.  Set gcphase = GC_MARK.
+ *     meanwhile; or clear the soft-dirty bits).  From now on every
+ *     page written is recorded by the kernel, which resolves the write
+ *     fault itself: no signal, no handler thread.  Set gcphase =
+ *     GC_MARK.
  *  2. Concurrent mark (mark_concurrent), the world running.  The
  *     collecting goroutine marks on its thread within 25% of
  *     GOMAXPROCS of CPU (drain_paced): the roots as they are (below),
@@ -695,10 +696,10 @@ NO_SANITIZE static bool span_keep_protected(struct mspan *s, uintptr_t lo,
  * which stay protected (wpkept) until the next mark's start where they
  * lie together over KEEP_MIN or more: a hole in an unprotect splits it
  * in two calls, and a call over 33 pages or fewer flushes the TLB page
- * by page (bench/probe/wpprobe: 5.5-17 us a page in 8 KiB calls against
- * 1.2-2.1 in one call; keeping every full span made binarytrees'
- * unprotect 300-500 calls a cycle and its system time 1.6-2.1 -> 2.6-3.0
- * s).
+ * by page (performance.rst, eighth session: 5.5-17 us a page in 8 KiB
+ * calls against 1.2-2.1 in one call; keeping every full span made
+ * binarytrees' unprotect 300-500 calls a cycle and its system time
+ * 1.6-2.1 -> 2.6-3.0 s).
  */
 #define KEEP_MIN	(256UL << 10)
 
