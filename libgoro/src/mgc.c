@@ -494,19 +494,26 @@ void gc_arena_mapped(uintptr_t base, size_t n)
 static void *dirtybuf_get(void);
 
 /*
- * Zero the stack just below the caller's frame.  The walks of the
- * heap's runs below leave span bases - each span's first object - in
- * their frames' saved registers, on the stack of whichever goroutine
- * collected (goro_gc's caller) or helped; a later frame there that
- * leaves a slot unwritten would have the conservative scan keep that
- * object alive (the likely way one of gc_basic's 40 dead objects was
- * kept, once, in a make check of the commit before this one).
+ * Zero n bytes of stack just below the caller's frame (on a goroutine's
+ * stack, none within 4 KiB of its end).  The walks of the heap's runs
+ * leave span bases - each span's first object - in their frames and
+ * saved registers, on the stack of whichever goroutine collected
+ * (goro_gc's caller, or the collector's) or helped; a later frame there
+ * that leaves a slot unwritten would have the conservative scan keep
+ * that object alive.  gc_basic's unreachable_freed and global_root each
+ * found one of their dead objects kept, in two make checks of this
+ * change before the walks and the cycle scrubbed behind them.
  */
-static __attribute__((noinline)) void scrub_stack(void)
+static __attribute__((noinline)) void scrub_stack(size_t n)
 {
-	char buf[1024];
+	struct g *gp = getg();
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+	char *b;
 
-	explicit_bzero(buf, sizeof(buf));
+	if (gp && gp->stack_lo && sp - gp->stack_lo < n + 4096)
+		return;
+	b = __builtin_alloca(n);
+	explicit_bzero(b, n);
 }
 
 static void protect_run(uintptr_t lo, uintptr_t hi)
@@ -602,7 +609,7 @@ static void track_protect_all(void)
 		kept_clear(t->lo, t->hi);
 	}
 	pthread_mutex_unlock(&trackmu);
-	scrub_stack();
+	scrub_stack(1024);
 }
 
 /* A run to unprotect, cut at UNPROT_CHUNK boundaries: the chunks are
@@ -643,7 +650,7 @@ static void unprot_record(void)
 			heap_runs(tracked[i].lo, tracked[i].hi, RUNS_SCAN,
 				  RUNS_GAP, unprot_add);
 	pthread_mutex_unlock(&trackmu);
-	scrub_stack();
+	scrub_stack(1024);
 }
 
 /*
@@ -791,7 +798,7 @@ static void unprot_assist(void)
 	int64_t t0 = nanotime();
 
 	if (unprot_chunk()) {
-		scrub_stack();
+		scrub_stack(1024);
 		gc_cpu_add((uint64_t)(nanotime() - t0));
 	}
 }
@@ -814,7 +821,7 @@ static void track_unprotect_all(void)
 		__atomic_store_n(&unprot_end, 0, __ATOMIC_SEQ_CST);
 		while (__atomic_load_n(&unprot_busy, __ATOMIC_SEQ_CST))
 			sched_yield();
-		scrub_stack();
+		scrub_stack(1024);
 	}
 	unprot_whole = true;
 }
@@ -2371,6 +2378,7 @@ static bool pass_granule(void)
 		i = j + 1;
 	}
 	__atomic_sub_fetch(&pass_busy, 1, __ATOMIC_RELEASE);
+	scrub_stack(1024);
 	return true;
 }
 
@@ -3114,6 +3122,8 @@ NO_SANITIZE static bool gc_run(bool forced, uint32_t seen)
 			nfinq, forced, conc);
 	if (nfinq)
 		wakefing();
+	/* the whole cycle's frames: marking, walks, the pause's scans */
+	scrub_stack(8192);
 	if (memlimit != INT64_MAX) {
 		uint64_t used = mheap_retained();
 
