@@ -849,7 +849,6 @@ static void dirty_end(void)
 		track_unprotect_all();
 }
 
-
 /* Call fn on [lo, hi) minus the pages not written since dirty_begin(),
  * in ascending runs, from /proc/self/pagemap's soft-dirty bits.  The
  * buffer is the thread's own: the pause's markers read granules at
@@ -2336,12 +2335,6 @@ static uint64_t passpages[PRECLEAN_MAX + 4];	/* what each one found */
  * has passed the end and the count is 0, knows the pass is complete.
  */
 
-/* Claim and scan one granule of the current pass, or PAUSE_GRANULES of
- * the pause, each run of them that may hold pointers walked in one
- * PAGEMAP_SCAN call (a call costs about 1.2 us here besides its walk,
- * a quarter of a 16 MiB granule's; a pass keeps to one granule, what
- * an assist can afford).  False if none is left.  The caller's tls_gcw
- * takes what it marks. */
 /* A run of in-use spans with pointers: its written pages rescanned
  * (and, in a precleaning pass, protected again). */
 static void pass_run(uintptr_t lo, uintptr_t hi)
@@ -2349,6 +2342,13 @@ static void pass_run(uintptr_t lo, uintptr_t hi)
 	dirty_scan(lo, hi, scan_heap_written, pass_reprotect);
 }
 
+/* Claim and scan one granule of the current pass, or PAUSE_GRANULES of
+ * the pause: in them, each run of in-use spans that may hold pointers
+ * (runs less than RUNS_GAP apart as one) walked in one PAGEMAP_SCAN
+ * call (a call costs about 1.2 us here besides its walk, a quarter of a
+ * 16 MiB granule's; a pass keeps to one granule, what an assist can
+ * afford).  False if none is left.  The caller's tls_gcw takes what it
+ * marks. */
 static bool pass_granule(void)
 {
 	uint32_t i, n, last, end;
