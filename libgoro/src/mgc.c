@@ -61,7 +61,9 @@
  *     allocate under it: this is what stops them), return every
  *     mcache's spans to the centrals, then rescan (rescan_stopped):
  *     every goroutine stack whole from its saved sp with its saved
- *     registers, the runtime's roots whole, and only the pages written
+ *     registers, but those the mark read parked that have not run or
+ *     been readied since ("Parked stacks" below), the runtime's roots
+ *     whole, and only the pages written
  *     since the last pass of the data segments, of goro_add_root ranges
  *     and of the heap (there, only the marked objects on them), the
  *     stacks (by arena slot) and the heap's granules shared with
@@ -79,7 +81,9 @@
  * Why it is correct with no write barrier.  An object is freed only if
  * nothing the final pause can see reaches it.  Take a pointer P to an
  * object X that is live at the pause.  P is in a register or on a
- * stack: every stack and every saved register is scanned in the pause.
+ * stack: every stack and every saved register is scanned in the pause,
+ * or was scanned during the mark with the goroutine parked and has not
+ * changed since (its word, "Parked stacks" below).
  * P is in a runtime root (channel buffers, timers, finalizer queue):
  * scanned whole in the pause.  P is in a data segment, a goro_add_root
  * range or a heap object O: consider the last write of that word.  If
@@ -144,10 +148,9 @@
  * soft-dirty design): under allocation it grew with the allocation
  * during the whole mark (hundreds of milliseconds in the VM).
  * Stack write tracking (registering goroutine stacks too, so that the
- * pause would rescan only written stack pages): the pause's stack scan
- * is from the saved sp, small for the benchmarks' few goroutines; a
- * program with very many deep parked stacks pays their used part in the
- * pause (status.rst).  The kernel's walk of the sparse stack arenas (68
+ * pause would rescan only written stack pages): a stack changes only
+ * while its goroutine runs or as it is readied, which the scheduler
+ * sees, so a word per stack does ("Parked stacks").  The kernel's walk of the sparse stack arenas (68
  * page-table entries a slot, present or not) measured 230-250 ns a
  * stack for the pause's read alone, as much as reading the stack, plus
  * about 2 us a stack per cycle to protect and unprotect them.
@@ -220,6 +223,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <linux/membarrier.h>
 #include <linux/userfaultfd.h>
 #include <unistd.h>
 
@@ -336,6 +340,7 @@ enum { DIRTY_NONE, DIRTY_SOFT, DIRTY_UFFD, DIRTY_ALL };
 static int dirty_mode = -1;	/* -1 until dirty_init (worldsema held) */
 static int clearrefs_fd = -1, pagemap_fd = -1, uffd_fd = -1;
 static bool have_pmscan;
+static bool have_membarrier;	/* parked stacks (below) */
 static void *dirtybuf;		/* pagemap entries or page regions */
 
 #define OS_PAGE		4096UL
@@ -1174,6 +1179,9 @@ static void dirty_init(void)
 	int want = debug.gcconc;
 
 	__atomic_store_n(&dirty_mode, DIRTY_NONE, __ATOMIC_RELAXED);
+	have_membarrier = syscall(SYS_membarrier,
+				  MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+				  0, 0) == 0;
 #if defined(__SANITIZE_THREAD__)
 	/* The marker reads what mutators write, on purpose and unordered:
 	 * TSan would report every word.  Mark in the pause. */
@@ -1967,6 +1975,55 @@ static void scan_blockregs(struct g *gp)
 }
 
 /*
+ * Parked stacks.  The pause reads every stack but those this mark read
+ * while their goroutine was parked (or runnable) and that have not been
+ * made runnable or run since: such a stack still holds what the mark
+ * read, so what it reaches is marked.  (100 000 goroutines parked with
+ * a 512-byte frame each: a pause of 13-19 ms reading them all, 4-6 ms
+ * reading only each g's status, a TLB and cache miss a slot; so the
+ * marks live apart from the slots, a word per slot at its arena's end,
+ * stack.c, read in slot order.)
+ *
+ * The protocol, per cycle.  stacks_arm stores `armed` in every slot's
+ * word, then membarrier(PRIVATE_EXPEDITED) orders those stores before
+ * whatever each other thread of the process does next.  A concurrent
+ * scan that finds a goroutine parked (its status acquired, so its saved
+ * frames are seen) reads its stack and then moves the word from armed
+ * to scanned by a compare-and-swap.  Every transition to G_RUNNABLE or
+ * G_RUNNING clears the word (casgstatus: a load and a store, no fence).
+ * Either such a transition comes after the barrier on its thread: its
+ * load sees armed or scanned, it clears, and a swap after it fails; or
+ * it came before: then the status it stored is seen by the scan, which
+ * finds the goroutine running (no swap) or parked again since, in
+ * frames that stay as read until its next transition, after the
+ * barrier.  A waker that writes into a parked goroutine's frames (a
+ * channel's element delivered, select's case) readies it next, a
+ * transition, and the world cannot stop between the two (runtime code
+ * is not preemptible).  Big stacks have no word: always read.  Without
+ * membarrier (Linux before 4.14, a seccomp filter) the pause reads
+ * every stack; the words still spare the passes the stacks they read.
+ */
+static bool stacks_armed;	/* this mark's words are to be trusted */
+static uint32_t slot_scanned = 1; /* a word: read parked this mark */
+static uint32_t pause_skip;	/* the pause skips slots with this word */
+static uint64_t pause_stacks;	/* gctrace: stacks the pause read */
+static uintptr_t sum_lo_inv, sum_hi_inv; /* stack_sum's heap bounds,
+					  * inverted: no root */
+
+static void stacks_arm(void)
+{
+	uint32_t gen = __atomic_load_n(&num_gc, __ATOMIC_RELAXED) + 1;
+
+	slot_scanned = 2 * gen + 1;
+	sum_lo_inv = __atomic_load_n(&arena_lo_inv, __ATOMIC_RELAXED);
+	sum_hi_inv = __atomic_load_n(&arena_hi_inv, __ATOMIC_RELAXED);
+	stack_words_fill(slot_scanned - 1);
+	stacks_armed = have_membarrier &&
+		       syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED,
+			       0, 0) == 0;
+}
+
+/*
  * A stack whose goroutine runs unseen is read whole, but most of its
  * 256 KiB were never touched, and reading them maps the zero page into
  * each: with PAGEMAP_SCAN (where the uffd mode found it), only the pages
@@ -2011,27 +2068,40 @@ static void scan_g(struct g *gp, struct g *me)
 	greyobject((uintptr_t)gp->startarg);
 }
 
+/* invariants=1: a sum of the words of [lo, hi) that the mark would
+ * take for heap pointers (within the heap's bounds when it was armed).
+ * Others may change in a parked frame: a wait queue's links between the
+ * sudogs on waiters' stacks. */
+NO_SANITIZE static uint64_t stack_sum(uintptr_t lo, uintptr_t hi)
+{
+	uint64_t sum = 0;
+
+	for (const uint64_t *p = (const uint64_t *)lo;
+	     p < (const uint64_t *)hi; p++)
+		if (*p >= ~sum_lo_inv && *p < ~sum_hi_inv)
+			sum = (sum ^ *p) * 0x100000001b3ULL;
+	return sum;
+}
+
 /*
  * A goroutine's stack while it may be running: from its last saved sp
  * (or the bottom) up.  What it holds may change under the scan; the
- * final pause scans every stack again, so this only marks early what
- * is most likely still there.  Stacks are never unmapped and a g keeps
- * its stack for life, so the range is always readable.
+ * final pause scans every stack again but for those this mark read
+ * parked and that have not run since (stacks_arm, above), so this only
+ * marks early what is most likely still there, or is the stack's scan
+ * for the cycle.  Stacks are never unmapped and a g keeps its stack for
+ * life, so the range is always readable.
  */
 static void scan_g_concurrent(struct g *gp, struct g *me)
 {
 	uint32_t st = readgstatus(gp);
 	uintptr_t lo = gp->stack_lo, hi = gp->stack_hi;
 	uintptr_t sp = __atomic_load_n(&gp->sched.sp, __ATOMIC_RELAXED);
-	uint32_t gen = __atomic_load_n(&num_gc, __ATOMIC_RELAXED) + 1;
+	uint32_t *w = gp->stackword, armed = slot_scanned - 1;
+	bool parked = (st == G_WAITING || st == G_RUNNABLE) &&
+		      sp > lo && sp < hi;
 
 	if (gp == me || st == G_DEAD || st == G_IDLE || lo >= hi)
-		return;
-	/* Parked where it was when this cycle read it: most likely the
-	 * same words, and a pass only marks early what the pause, which
-	 * reads every stack, would find anyway (with 100 000 goroutines
-	 * parked, reading them all again was most of each pass). */
-	if (st == G_WAITING && gp->gcscan_gen == gen && gp->gcscan_sp == sp)
 		return;
 	if (sp > lo && sp < hi)
 		scanblock(sp, hi);
@@ -2039,10 +2109,31 @@ static void scan_g_concurrent(struct g *gp, struct g *me)
 		scan_touched(lo, hi);	/* running: no saved sp */
 	greyobject((uintptr_t)__atomic_load_n(&gp->startarg,
 					      __ATOMIC_RELAXED));
-	if (st == G_WAITING) {
+	/* read parked, and still so if the word is still armed: each
+	 * transition towards running since clears it (casgstatus) */
+	if (!w || !parked)
+		return;
+	if (unlikely(debug.invariants)) {
 		gp->gcscan_sp = sp;
-		gp->gcscan_gen = gen;
+		gp->gcscan_sum = stack_sum(sp, hi);
 	}
+	__atomic_compare_exchange_n(w, &armed, slot_scanned, false,
+				    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+}
+
+/* invariants=1: a stack the pause leaves out is as the mark read it. */
+static void stack_check_kept(struct g *gp)
+{
+	uint32_t st = readgstatus(gp);
+	uintptr_t sp = gp->sched.sp;
+
+	if ((st == G_WAITING || st == G_RUNNABLE) && sp == gp->gcscan_sp &&
+	    stack_sum(sp, gp->stack_hi) == gp->gcscan_sum)
+		return;
+	print_str("runtime: goroutine ");
+	print_u64(gp->goid);
+	print_str(" ran or was written since its stack was read parked\n");
+	throw("gc: a stack left out of the pause changed");
 }
 
 static void scan_timers(void)
@@ -2095,27 +2186,21 @@ static void markroots_other(struct g *me, int how)
 #define SLOT_AHEAD	8
 #define SLOT_PREFETCH	1024	/* bytes from a saved sp up, at most */
 
-static inline void slot_prefetch_g(size_t i, size_t i1)
+static inline void slot_prefetch_g(size_t i)
 {
-	if (i < i1) {
-		char *g = (char *)stack_slot_g(i);
+	char *g = (char *)stack_slot_g(i);
 
-		__builtin_prefetch(g);
-		__builtin_prefetch(g + 64);
-		__builtin_prefetch(g + 128);
-	}
+	__builtin_prefetch(g);
+	__builtin_prefetch(g + 64);
+	__builtin_prefetch(g + 128);
 }
 
-static inline void slot_prefetch_frames(size_t i, size_t i1)
+static inline void slot_prefetch_frames(size_t i)
 {
-	struct g *gp;
-	uintptr_t sp, hi;
+	struct g *gp = stack_slot_g(i);
+	uintptr_t sp = __atomic_load_n(&gp->sched.sp, __ATOMIC_RELAXED);
+	uintptr_t hi = (uintptr_t)gp;
 
-	if (i >= i1)
-		return;
-	gp = stack_slot_g(i);
-	sp = __atomic_load_n(&gp->sched.sp, __ATOMIC_RELAXED);
-	hi = (uintptr_t)gp;
 	if (sp < hi - SLOT_PREFETCH || sp >= hi)
 		sp = hi - SLOT_PREFETCH;
 	for (sp &= ~63UL; sp < hi; sp += 64)
@@ -2130,35 +2215,73 @@ static void scan_one(struct g *gp, struct g *me, bool concurrent)
 		scan_g(gp, me);
 }
 
-static void scan_slots(size_t i0, size_t i1, struct g *me, bool concurrent)
+/* The slots listed in idx[0..n). */
+static void scan_slot_list(const uint32_t *idx, size_t n, struct g *me,
+			   bool concurrent)
 {
-	for (size_t i = i0; i < i0 + 2 * SLOT_AHEAD && i < i1; i++)
-		slot_prefetch_g(i, i1);
-	for (size_t i = i0; i < i0 + SLOT_AHEAD && i < i1; i++)
-		slot_prefetch_frames(i, i1);
-	for (size_t i = i0; i < i1; i++) {
-		struct g *gp = stack_slot_g(i);
-
-		slot_prefetch_g(i + 2 * SLOT_AHEAD, i1);
-		slot_prefetch_frames(i + SLOT_AHEAD, i1);
-		scan_one(gp, me, concurrent);
+	for (size_t k = 0; k < n && k < 2 * SLOT_AHEAD; k++)
+		slot_prefetch_g(idx[k]);
+	for (size_t k = 0; k < n && k < SLOT_AHEAD; k++)
+		slot_prefetch_frames(idx[k]);
+	for (size_t k = 0; k < n; k++) {
+		if (k + 2 * SLOT_AHEAD < n)
+			slot_prefetch_g(idx[k + 2 * SLOT_AHEAD]);
+		if (k + SLOT_AHEAD < n)
+			slot_prefetch_frames(idx[k + SLOT_AHEAD]);
+		scan_one(stack_slot_g(idx[k]), me, concurrent);
 	}
 }
 
-/* The stacks that are not slots: the collector's, and the big ones. */
-static void scan_other_stacks(struct g *me, bool concurrent)
+#define STACK_CHUNK	256
+#define SLOT_BATCH	64
+_Static_assert(STACK_ARENA_SLOTS % SLOT_BATCH == 0,
+	       "a batch of slots has its words in one arena");
+
+/* Slots [i0, i1) but those whose word says this mark read them parked
+ * and they have not run since: on the passes, as on the pause when the
+ * words are to be trusted.  Returns the stacks read. */
+static size_t scan_slots(size_t i0, size_t i1, struct g *me, bool concurrent)
 {
+	uint32_t skip = concurrent ? slot_scanned : pause_skip;
+	uint32_t idx[SLOT_BATCH];
+	size_t nread = 0;
+
+	while (i0 < i1) {
+		size_t end = i0 + SLOT_BATCH - i0 % SLOT_BATCH, n = 0;
+		const uint32_t *w = stack_slot_word(i0);
+
+		if (end > i1)
+			end = i1;
+		for (size_t i = i0; i < end; i++)
+			if (!skip ||
+			    __atomic_load_n(&w[i - i0], __ATOMIC_RELAXED) != skip)
+				idx[n++] = (uint32_t)i;
+			else if (unlikely(debug.invariants) && !concurrent)
+				stack_check_kept(stack_slot_g(i));
+		scan_slot_list(idx, n, me, concurrent);
+		nread += n;
+		i0 = end;
+	}
+	return nread;
+}
+
+/* The stacks that are not slots: the collector's, and the big ones.
+ * Returns how many. */
+static size_t scan_other_stacks(struct g *me, bool concurrent)
+{
+	size_t n = 1;
+
 	scan_mystack(me);
 	for (struct g *gp = stack_big_first(); gp;
-	     gp = __atomic_load_n(&gp->stacklink, __ATOMIC_ACQUIRE))
+	     gp = __atomic_load_n(&gp->stacklink, __ATOMIC_ACQUIRE), n++)
 		scan_one(gp, me, concurrent);
+	return n;
 }
 
 /*
  * In the pause the slots are shared among the markers in chunks, by an
  * atomic cursor, before the heap's granules (drain_parallel_granules).
  */
-#define STACK_CHUNK	256
 static size_t stack_next, stack_end;	/* slots (atomic) */
 static struct g *stack_me;		/* the collector: its own is apart */
 
@@ -2178,8 +2301,10 @@ static bool stack_chunk(void)
 
 	if (i >= end)
 		return false;
-	scan_slots(i, i + STACK_CHUNK < end ? i + STACK_CHUNK : end,
-		   stack_me, false);
+	__atomic_add_fetch(&pause_stacks,
+			   scan_slots(i, i + STACK_CHUNK < end ?
+				      i + STACK_CHUNK : end, stack_me, false),
+			   __ATOMIC_RELAXED);
 	return true;
 }
 
@@ -2193,7 +2318,7 @@ static bool pause_granule(void)
 /* Stop-the-world mark: every root whole, then drain. */
 static void markroots(struct g *me)
 {
-	scan_other_stacks(me, false);
+	pause_stacks += scan_other_stacks(me, false);
 	markroots_other(me, ROOTS_WHOLE);
 	stack_chunks_setup(me);
 	drain_parallel_granules(true);
@@ -2266,7 +2391,8 @@ static void rescan_stopped(struct g *me)
 {
 	uintptr_t lo = mheap_->arena_lo, hi = mheap_->arena_hi;
 
-	scan_other_stacks(me, false);
+	pause_stacks += scan_other_stacks(me, false);
+	pause_skip = stacks_armed ? slot_scanned : 0;
 	stack_chunks_setup(me);
 	__atomic_store_n(&dirty_pages, 0, __ATOMIC_RELAXED);
 	markroots_other(me, ROOTS_WRITTEN);
@@ -2282,6 +2408,8 @@ static void rescan_stopped(struct g *me)
 	drain_parallel_granules(true);
 	__atomic_store_n(&pass_end, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&stack_end, 0, __ATOMIC_RELAXED);
+	pause_skip = 0;
+	stacks_armed = false;
 	pause_dirty = __atomic_load_n(&dirty_pages, __ATOMIC_RELAXED);
 }
 
@@ -2669,6 +2797,7 @@ static void mark_concurrent(struct g *me)
 	int64_t last = INT64_MAX;
 
 	/* assists drain gcw_main too: the root scan pushes under markmu */
+	stacks_arm();
 	pthread_mutex_lock(&markmu);
 	gcw_bind();
 	scan_stacks_concurrent(me);
@@ -2905,7 +3034,8 @@ static void gctrace(uint32_t n, int64_t t0, int64_t tsweep, int64_t tconc,
 		       "(sweep + start + mark + pause; pause %.3f stop + "
 		       "%.3f rescan + %.3f mark + %.3f end), "
 		       "%llu->%llu->%llu MB, %llu MB goal, %d P, "
-		       "%u passes%s, %llu pages at pause, %llu left "
+		       "%u passes%s, %llu pages and %llu stacks at pause, "
+		       "%llu left "
 		       "protected, %llu assists, "
 		       "%llu waits, "
 		       "%d finalizers queued%s [%s]\n",
@@ -2925,6 +3055,7 @@ static void gctrace(uint32_t n, int64_t t0, int64_t tsweep, int64_t tconc,
 		       (unsigned long long)(next_gc >> 20),
 		       __atomic_load_n(&gomaxprocs, __ATOMIC_RELAXED),
 		       npasses, passes, (unsigned long long)pause_dirty,
+		       (unsigned long long)pause_stacks,
 		       (unsigned long long)(conc ? kept_pages : 0),
 		       (unsigned long long)__atomic_exchange_n(&nassist, 0,
 							       __ATOMIC_RELAXED),
@@ -3043,6 +3174,7 @@ NO_SANITIZE static bool gc_run(bool forced, uint32_t seen)
 	before = __atomic_load_n(&heap_live, __ATOMIC_RELAXED);
 	npasses = 0;
 	pause_dirty = 0;
+	pause_stacks = 0;
 	/* No first pause: once the pages are protected (or the soft-dirty
 	 * bits clear), every later write is seen by a pass or the pause,
 	 * and what was written before is what the concurrent mark reads.

@@ -187,14 +187,19 @@ static inline uint32_t getpstatus(struct p *pp)
 	return __atomic_load_n(&pp->status, __ATOMIC_RELAXED);
 }
 
+/* The timer heap under its lock: another P's M may be running its
+ * timers (stealwork's checktimers). */
 bool p_is_valid(struct p *pp)
 {
 	uint32_t n = __atomic_load_n(&pp->runqtail, __ATOMIC_ACQUIRE) -
 		     __atomic_load_n(&pp->runqhead, __ATOMIC_ACQUIRE);
+	bool ok = n <= RUNQ_SIZE && pp->id >= 0 && pp->id < MAXPROCS &&
+		  getpstatus(pp) <= P_DEAD && pp->gfreecnt >= 0;
 
-	return n <= RUNQ_SIZE && pp->id >= 0 && pp->id < MAXPROCS &&
-	       getpstatus(pp) <= P_DEAD && pp->gfreecnt >= 0 &&
-	       pp->ntimers >= 0 && pp->ntimers <= pp->timerscap;
+	lock(&pp->timerslock);
+	ok = ok && pp->ntimers >= 0 && pp->ntimers <= pp->timerscap;
+	unlock(&pp->timerslock);
+	return ok;
 }
 
 /* ---------------------------------------------------------------------

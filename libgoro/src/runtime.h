@@ -253,8 +253,10 @@ struct g {
 	uint32_t preempt;	/* atomic: yield at the next safe point */
 	uint32_t readypar;	/* atomic: readied by a waker that runs on */
 	uintptr_t syscallregs[5]; /* mgc.c: rbx, r12-r15 at goro_syscall_enter */
-	uintptr_t gcscan_sp;	/* mgc.c: parked at this sp when the cycle */
-	uint32_t gcscan_gen;	/* gcscan_gen read its stack (marker only) */
+	uint32_t *stackword;	/* stack.c: the slot's word in its arena's
+				 * table (mgc.c's stack marks), or NULL */
+	uintptr_t gcscan_sp;	/* mgc.c, invariants=1: the stack read */
+	uint64_t gcscan_sum;	/* parked, from this sp, and its words' sum */
 	uint64_t magic;		/* G_MAGIC: g_is_valid() */
 };
 
@@ -492,6 +494,25 @@ static inline void unlock(struct rtlock *l)
 		m_locks_add(mp, -1);
 }
 /*
+ * A goroutine about to run again, or made runnable by a waker that may
+ * have written into its parked frames (a channel's element, select's
+ * case): its stack is no longer what the collector read this cycle
+ * (mgc.c, "Parked stacks").  The collector marks a slot's word before
+ * its concurrent stack scan and, after a membarrier, trusts it to be
+ * cleared here by every later transition, so no fence is needed on
+ * this side; only the compiler must keep the load after the status
+ * store.  Outside a mark the word is stale and is cleared once.
+ */
+static inline void stackword_clear(struct g *gp)
+{
+	uint32_t *w = gp->stackword;
+
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (w && __atomic_load_n(w, __ATOMIC_RELAXED))
+		__atomic_store_n(w, 0, __ATOMIC_RELAXED);
+}
+
+/*
  * Each G status transition has one owner: the goroutine itself (running
  * -> waiting), its M (runnable -> running), the waker that dequeued it
  * (waiting -> runnable), and the collector never changes it (it stops
@@ -509,6 +530,8 @@ static inline void casgstatus(struct g *gp, uint32_t old, uint32_t new)
 	if (unlikely(cur != old))
 		badgstatus(gp, cur, old, new);
 	__atomic_store_n(&gp->atomicstatus, new, __ATOMIC_RELEASE);
+	if (new == G_RUNNABLE || new == G_RUNNING)
+		stackword_clear(gp);
 }
 static inline uint32_t readgstatus(struct g *gp)
 {
@@ -655,8 +678,11 @@ void stackfree_unused(struct g *gp);
 void stack_reset(struct g *gp);
 int stack_sigstack(struct m *mp);
 bool stack_canary_dead(struct g *gp);
+#define STACK_ARENA_SLOTS	4096	/* default-size stacks per arena */
 size_t stack_nslots(void);
 struct g *stack_slot_g(size_t i);
+uint32_t *stack_slot_word(size_t i);
+void stack_words_fill(uint32_t v);
 struct g *stack_big_first(void);
 /* G_FLAG_NOGUARD: a stack with no guard page, whose overflow only its
  * canary can tell (stack.c); checked at every switch, so inline. */

@@ -23,7 +23,11 @@
  * kernel while the address space stays reserved.  Stacks of other sizes
  * (goro_attr.stack_size above the default) get a mapping each and the
  * same layout; smaller requests take a default slot, since address space
- * costs nothing until touched.
+ * costs nothing until touched.  Each arena ends with a 32-bit word per
+ * slot (g->stackword): the collector's note that it read the stack of a
+ * parked goroutine that has not run since (mgc.c, "Parked stacks"),
+ * kept apart from the slots so that the pause reads the notes of a
+ * hundred thousand stacks in a few pages rather than a page each.
  *
  * Guards.  A PROT_NONE page per stack would split the arena's mapping
  * into two VMAs per stack (the kernel tracks protection per VMA), and a
@@ -76,7 +80,6 @@
 #define STACK_GUARD		(16UL << 10)
 #define G_SIZE			((sizeof(struct g) + 63) & ~63UL)
 #define STACK_SLOT		(STACK_GUARD + STACK_DEFAULT)
-#define STACK_ARENA_SLOTS	4096
 #define CANARY_BYTES		64
 #define SIGSTACK_SIZE		(64UL << 10)
 
@@ -143,9 +146,12 @@ static bool guard_install(uintptr_t lo)
 	return false;
 }
 
+#define ARENA_SLOTS_LEN		(STACK_SLOT * STACK_ARENA_SLOTS)
+#define ARENA_WORDS_LEN		(STACK_ARENA_SLOTS * sizeof(uint32_t))
+
 static uintptr_t arena_grow(void)
 {
-	size_t len = STACK_SLOT * STACK_ARENA_SLOTS;
+	size_t len = ARENA_SLOTS_LEN + ARENA_WORDS_LEN;
 	size_t narenas = stack_nslots_pub / STACK_ARENA_SLOTS;
 	void *p;
 
@@ -167,7 +173,7 @@ static uintptr_t arena_grow(void)
 	/* A huge page would commit 2 MiB for a stack's one page. */
 	madvise(p, len, MADV_NOHUGEPAGE);
 	arena_next = (uintptr_t)p;
-	arena_end = arena_next + len;
+	arena_end = arena_next + ARENA_SLOTS_LEN;
 	return arena_next;
 }
 
@@ -175,7 +181,7 @@ static uintptr_t arena_grow(void)
 struct g *stackalloc_g(size_t size)
 {
 	uintptr_t base;
-	size_t map;
+	size_t map, slot = 0;
 	struct g *gp;
 	bool guarded;
 
@@ -188,6 +194,7 @@ struct g *stackalloc_g(size_t size)
 		}
 		base = arena_next;
 		arena_next += STACK_SLOT;
+		slot = stack_nslots_pub;
 		/* the slot reads as a G_IDLE g until it is made below */
 		__atomic_store_n(&stack_nslots_pub, stack_nslots_pub + 1,
 				 __ATOMIC_RELEASE);
@@ -219,6 +226,8 @@ struct g *stackalloc_g(size_t size)
 		gp->flags |= G_FLAG_BIGSTACK;
 	if (!guarded)
 		gp->flags |= G_FLAG_NOGUARD;
+	if (map == STACK_SLOT)
+		gp->stackword = stack_slot_word(slot);
 	gp->atomicstatus = G_DEAD;
 	if (map != STACK_SLOT) {
 		lock(&stacklock);
@@ -242,6 +251,30 @@ struct g *stack_slot_g(size_t i)
 
 	return (struct g *)(base + (i % STACK_ARENA_SLOTS + 1) * STACK_SLOT -
 			    G_SIZE);
+}
+
+/* Slot i's word (i < stack_nslots()). */
+uint32_t *stack_slot_word(size_t i)
+{
+	uintptr_t base = __atomic_load_n(&stack_arenas[i / STACK_ARENA_SLOTS],
+					 __ATOMIC_RELAXED);
+
+	return (uint32_t *)(base + ARENA_SLOTS_LEN) + i % STACK_ARENA_SLOTS;
+}
+
+/* Every slot's word to v, arena by arena. */
+void stack_words_fill(uint32_t v)
+{
+	size_t n = stack_nslots();
+
+	for (size_t i = 0; i < n; i += STACK_ARENA_SLOTS) {
+		uint32_t *w = stack_slot_word(i);
+		size_t k = n - i < STACK_ARENA_SLOTS ? n - i :
+						       STACK_ARENA_SLOTS;
+
+		for (size_t j = 0; j < k; j++)
+			__atomic_store_n(&w[j], v, __ATOMIC_RELAXED);
+	}
 }
 
 /* The Gs whose stacks are mappings of their own (larger than default). */
