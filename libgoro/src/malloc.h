@@ -79,7 +79,7 @@ struct mspan {
 	bool incache;			/* owned by an mcache */
 	bool needzero;			/* memory may be dirty */
 	uint8_t ab;			/* which bits[] is allocbits */
-	bool scanacct;			/* counted in arena scanpages */
+	bool scanacct;			/* its pages' scanbits are set */
 	uint32_t elemsize;
 	uint32_t nelems;
 	uint32_t freeindex;
@@ -122,14 +122,11 @@ static inline bool spanclass_noscan(uint8_t sc)
  * hold pointers has nothing to rescan, and the walk skips it.
  */
 #define HEAP_GRANULE_SHIFT	24
-#define ARENA_GRANULES		(ARENA_BYTES >> HEAP_GRANULE_SHIFT)
 
 struct heaparena {
 	struct mspan *spans[ARENA_PAGES];
-	/* pages of in-use scan spans per granule, and one bit per page
-	 * in such a span: written under mheap.lock, read atomically by
-	 * the collector */
-	uint32_t scanpages[ARENA_GRANULES];
+	/* a bit per page of an in-use span that may hold pointers:
+	 * written under mheap.lock, read atomically by the collector */
 	uint64_t scanbits[ARENA_PAGES / 64];
 	/* The collector's (mgc.c): pages it left write-protected after the
 	 * last pause (full spans: nothing is allocated in them until the

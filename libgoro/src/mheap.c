@@ -235,8 +235,9 @@ static struct mspan *freelist_find(uintptr_t npages)
 	return best;
 }
 
-/* Add (in use) or take away (freed) s's pages in the scanpages of the
- * granules it covers.  mheap.lock held. */
+/* Set (in use) or clear (freed) the scanbits of s's pages, a word at a
+ * time; a freed page is no longer "written while kept" either.
+ * mheap.lock held. */
 static void span_account_scan(struct mspan *s, bool inuse)
 {
 	uintptr_t p = s->base, end = s->base + (s->npages << PAGE_SHIFT);
@@ -245,30 +246,22 @@ static void span_account_scan(struct mspan *s, bool inuse)
 		return;
 	s->scanacct = inuse;
 	while (p < end) {
-		uintptr_t gend = (p | ((1UL << HEAP_GRANULE_SHIFT) - 1)) + 1;
-		struct heaparena *ha = arena_l1[p >> ARENA_SHIFT];
-		uint32_t *c = &ha->scanpages[(p & (ARENA_BYTES - 1)) >>
-					     HEAP_GRANULE_SHIFT];
-		uint32_t n = (uint32_t)(((gend < end ? gend : end) - p) >>
-					PAGE_SHIFT);
-
-		__atomic_store_n(c, inuse ? *c + n : *c - n, __ATOMIC_RELAXED);
-		p = gend;
-	}
-	for (p = s->base; p < end; p += PAGE_SIZE_GC) {
 		struct heaparena *ha = arena_l1[p >> ARENA_SHIFT];
 		uintptr_t i = (p & (ARENA_BYTES - 1)) >> PAGE_SHIFT;
-		uint64_t bit = 1ULL << (i % 64);
+		uintptr_t n = (end - p) >> PAGE_SHIFT;
+		uintptr_t k = 64 - i % 64 < n ? 64 - i % 64 : n;
+		uint64_t mask = (k == 64 ? ~0ULL : (1ULL << k) - 1) << (i % 64);
 
 		if (inuse) {
-			__atomic_or_fetch(&ha->scanbits[i / 64], bit,
+			__atomic_or_fetch(&ha->scanbits[i / 64], mask,
 					  __ATOMIC_RELAXED);
 		} else {
-			__atomic_and_fetch(&ha->scanbits[i / 64], ~bit,
+			__atomic_and_fetch(&ha->scanbits[i / 64], ~mask,
 					   __ATOMIC_RELAXED);
-			__atomic_and_fetch(&ha->wpwritten[i / 64], ~bit,
+			__atomic_and_fetch(&ha->wpwritten[i / 64], ~mask,
 					   __ATOMIC_RELAXED);
 		}
+		p += k << PAGE_SHIFT;
 	}
 }
 
@@ -355,20 +348,25 @@ void heap_runs(uintptr_t lo, uintptr_t hi, enum heap_runs which,
 		fn(rlo, rhi);
 }
 
-/* Whether [lo, hi) (heap arenas) holds an in-use span that may hold
- * pointers; no lock, for the collector (mgc.c): the answer is exact
- * with the world stopped, a hint otherwise. */
+/* Whether [lo, hi) (heap arenas, page-aligned) holds a page of an
+ * in-use span that may hold pointers; no lock, for the collector
+ * (mgc.c): the answer is exact with the world stopped, a hint
+ * otherwise. */
 bool heap_may_hold_pointers(uintptr_t lo, uintptr_t hi)
 {
-	lo &= ~((1UL << HEAP_GRANULE_SHIFT) - 1);
-	for (uintptr_t p = lo; p < hi; p += 1UL << HEAP_GRANULE_SHIFT) {
+	while (lo < hi) {
+		uintptr_t base = lo & ~(ARENA_BYTES - 1);
+		uintptr_t end = hi - base > ARENA_BYTES ? base + ARENA_BYTES
+						       : hi;
 		struct heaparena *ha;
-		uint32_t g = (p & (ARENA_BYTES - 1)) >> HEAP_GRANULE_SHIFT;
+		uintptr_t n = (end - base) >> PAGE_SHIFT;
 
-		ha = __atomic_load_n(&arena_l1[p >> ARENA_SHIFT],
+		ha = __atomic_load_n(&arena_l1[lo >> ARENA_SHIFT],
 				     __ATOMIC_ACQUIRE);
-		if (ha && __atomic_load_n(&ha->scanpages[g], __ATOMIC_RELAXED))
+		if (ha && runs_next(ha, (lo - base) >> PAGE_SHIFT, n,
+				    RUNS_SCAN, true) < n)
 			return true;
+		lo = end;
 	}
 	return false;
 }
@@ -510,26 +508,10 @@ bool mheap_is_valid(void)
 			    *spanmap_slot(end - PAGE_SIZE_GC) != s ||
 			    s->nreleased > s->npages ||
 			    free_span_at(s->base - PAGE_SIZE_GC) ||
-			    free_span_at(end))
+			    free_span_at(end) ||
+			    heap_may_hold_pointers(s->base, end))
 				return false;
 			free += s->npages << PAGE_SHIFT;
-		}
-	}
-	/* scanbits: a bit per page of the granule's scanpages count */
-	for (uintptr_t a = mheap_->arena_lo; a && a < mheap_->arena_hi;
-	     a += ARENA_BYTES) {
-		struct heaparena *ha = arena_l1[a >> ARENA_SHIFT];
-		const uintptr_t gw = (1UL << (HEAP_GRANULE_SHIFT - PAGE_SHIFT)) /
-				     64;
-
-		for (uintptr_t g = 0; ha && g < ARENA_GRANULES; g++) {
-			uint32_t n = 0;
-
-			for (uintptr_t w = g * gw; w < (g + 1) * gw; w++)
-				n += (uint32_t)__builtin_popcountll(
-					ha->scanbits[w]);
-			if (n != ha->scanpages[g])
-				return false;
 		}
 	}
 	return mheap_->inuse + free + mheap_->scavout +
