@@ -83,7 +83,7 @@
  * object X that is live at the pause.  P is in a register or on a
  * stack: every stack and every saved register is scanned in the pause,
  * or was scanned during the mark with the goroutine parked and has not
- * changed since (its word, "Parked stacks" below).
+ * changed since (its byte, "Parked stacks" below).
  * P is in a runtime root (channel buffers, timers, finalizer queue):
  * scanned whole in the pause.  P is in a data segment, a goro_add_root
  * range or a heap object O: consider the last write of that word.  If
@@ -150,7 +150,7 @@
  * Stack write tracking (registering goroutine stacks too, so that the
  * pause would rescan only written stack pages): a stack changes only
  * while its goroutine runs or as it is readied, which the scheduler
- * sees, so a word per stack does ("Parked stacks").  The kernel's walk of the sparse stack arenas (68
+ * sees, so a byte per stack does ("Parked stacks").  The kernel's walk of the sparse stack arenas (68
  * page-table entries a slot, present or not) measured 230-250 ns a
  * stack for the pause's read alone, as much as reading the stack, plus
  * about 2 us a stack per cycle to protect and unprotect them.
@@ -1981,16 +1981,16 @@ static void scan_blockregs(struct g *gp)
  * read, so what it reaches is marked.  (100 000 goroutines parked with
  * a 512-byte frame each: a pause of 13-19 ms reading them all, 4-6 ms
  * reading only each g's status, a TLB and cache miss a slot; so the
- * marks live apart from the slots, a word per slot at its arena's end,
- * stack.c, read in slot order.)
+ * marks live apart from the slots, a byte per slot at its arena's end,
+ * stack.c, read in slot order, eight at a time in the pause.)
  *
  * The protocol, per cycle.  stacks_arm stores `armed` in every slot's
- * word, then membarrier(PRIVATE_EXPEDITED) orders those stores before
+ * byte, then membarrier(PRIVATE_EXPEDITED) orders those stores before
  * whatever each other thread of the process does next.  A concurrent
  * scan that finds a goroutine parked (its status acquired, so its saved
- * frames are seen) reads its stack and then moves the word from armed
+ * frames are seen) reads its stack and then moves the byte from armed
  * to scanned by a compare-and-swap.  Every transition to G_RUNNABLE or
- * G_RUNNING clears the word (casgstatus: a load and a store, no fence).
+ * G_RUNNING clears the byte (casgstatus: a load and a store, no fence).
  * Either such a transition comes after the barrier on its thread: its
  * load sees armed or scanned, it clears, and a swap after it fails; or
  * it came before: then the status it stored is seen by the scan, which
@@ -1999,25 +1999,24 @@ static void scan_blockregs(struct g *gp)
  * barrier.  A waker that writes into a parked goroutine's frames (a
  * channel's element delivered, select's case) readies it next, a
  * transition, and the world cannot stop between the two (runtime code
- * is not preemptible).  Big stacks have no word: always read.  Without
+ * is not preemptible).  Big stacks have no byte: always read.  Without
  * membarrier (Linux before 4.14, a seccomp filter) the pause reads
- * every stack; the words still spare the passes the stacks they read.
+ * every stack; the bytes still spare the passes the stacks they read.
  */
-static bool stacks_armed;	/* this mark's words are to be trusted */
-static uint32_t slot_scanned = 1; /* a word: read parked this mark */
-static uint32_t pause_skip;	/* the pause skips slots with this word */
+enum { STACK_ARMED = 1, STACK_SCANNED = 2 };	/* a slot's mark byte */
+static bool stacks_armed;	/* this mark's bytes are to be trusted */
+static bool pause_skip;		/* the pause skips the slots scanned */
 static uint64_t pause_stacks;	/* gctrace: stacks the pause read */
 static uintptr_t sum_lo_inv, sum_hi_inv; /* stack_sum's heap bounds,
 					  * inverted: no root */
 
+/* Every slot's byte armed: any other value is a transition's clear (0)
+ * or this mark's swap, since slots made after this hold 0 until then. */
 static void stacks_arm(void)
 {
-	uint32_t gen = __atomic_load_n(&num_gc, __ATOMIC_RELAXED) + 1;
-
-	slot_scanned = 2 * gen + 1;
 	sum_lo_inv = __atomic_load_n(&arena_lo_inv, __ATOMIC_RELAXED);
 	sum_hi_inv = __atomic_load_n(&arena_hi_inv, __ATOMIC_RELAXED);
-	stack_words_fill(slot_scanned - 1);
+	stack_marks_fill(STACK_ARMED);
 	stacks_armed = have_membarrier &&
 		       syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED,
 			       0, 0) == 0;
@@ -2097,7 +2096,7 @@ static void scan_g_concurrent(struct g *gp, struct g *me)
 	uint32_t st = readgstatus(gp);
 	uintptr_t lo = gp->stack_lo, hi = gp->stack_hi;
 	uintptr_t sp = __atomic_load_n(&gp->sched.sp, __ATOMIC_RELAXED);
-	uint32_t *w = gp->stackword, armed = slot_scanned - 1;
+	uint8_t *w = gp->stackmark, armed = STACK_ARMED;
 	bool parked = (st == G_WAITING || st == G_RUNNABLE) &&
 		      sp > lo && sp < hi;
 
@@ -2109,7 +2108,7 @@ static void scan_g_concurrent(struct g *gp, struct g *me)
 		scan_touched(lo, hi);	/* running: no saved sp */
 	greyobject((uintptr_t)__atomic_load_n(&gp->startarg,
 					      __ATOMIC_RELAXED));
-	/* read parked, and still so if the word is still armed: each
+	/* read parked, and still so if the byte is still armed: each
 	 * transition towards running since clears it (casgstatus) */
 	if (!w || !parked)
 		return;
@@ -2117,7 +2116,7 @@ static void scan_g_concurrent(struct g *gp, struct g *me)
 		gp->gcscan_sp = sp;
 		gp->gcscan_sum = stack_sum(sp, hi);
 	}
-	__atomic_compare_exchange_n(w, &armed, slot_scanned, false,
+	__atomic_compare_exchange_n(w, &armed, STACK_SCANNED, false,
 				    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
 }
 
@@ -2234,27 +2233,40 @@ static void scan_slot_list(const uint32_t *idx, size_t n, struct g *me,
 
 #define STACK_CHUNK	256
 #define SLOT_BATCH	64
-_Static_assert(STACK_ARENA_SLOTS % SLOT_BATCH == 0,
-	       "a batch of slots has its words in one arena");
+_Static_assert(STACK_ARENA_SLOTS % SLOT_BATCH == 0 && SLOT_BATCH % 8 == 0,
+	       "a batch of slots has its bytes in one arena, 8 at a time");
 
-/* Slots [i0, i1) but those whose word says this mark read them parked
+/* Eight slots' bytes at p all say scanned (the world stopped: no
+ * transition clears one meanwhile). */
+static inline bool all_scanned(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v == 0x0202020202020202ULL;
+}
+
+/* Slots [i0, i1) but those whose byte says this mark read them parked
  * and they have not run since: on the passes, as on the pause when the
- * words are to be trusted.  Returns the stacks read. */
+ * bytes are to be trusted.  Returns the stacks read. */
 static size_t scan_slots(size_t i0, size_t i1, struct g *me, bool concurrent)
 {
-	uint32_t skip = concurrent ? slot_scanned : pause_skip;
+	bool skip = concurrent || pause_skip;
 	uint32_t idx[SLOT_BATCH];
 	size_t nread = 0;
 
 	while (i0 < i1) {
 		size_t end = i0 + SLOT_BATCH - i0 % SLOT_BATCH, n = 0;
-		const uint32_t *w = stack_slot_word(i0);
+		const uint8_t *w = stack_slot_mark(i0);
 
 		if (end > i1)
 			end = i1;
 		for (size_t i = i0; i < end; i++)
-			if (!skip ||
-			    __atomic_load_n(&w[i - i0], __ATOMIC_RELAXED) != skip)
+			if (skip && !concurrent && !debug.invariants &&
+			    !(i % 8) && i + 8 <= end && all_scanned(w + i - i0))
+				i += 7;	/* the world is stopped: 8 at once */
+			else if (!skip || __atomic_load_n(&w[i - i0],
+						__ATOMIC_RELAXED) != STACK_SCANNED)
 				idx[n++] = (uint32_t)i;
 			else if (unlikely(debug.invariants) && !concurrent)
 				stack_check_kept(stack_slot_g(i));
@@ -2392,7 +2404,7 @@ static void rescan_stopped(struct g *me)
 	uintptr_t lo = mheap_->arena_lo, hi = mheap_->arena_hi;
 
 	pause_stacks += scan_other_stacks(me, false);
-	pause_skip = stacks_armed ? slot_scanned : 0;
+	pause_skip = stacks_armed;
 	stack_chunks_setup(me);
 	__atomic_store_n(&dirty_pages, 0, __ATOMIC_RELAXED);
 	markroots_other(me, ROOTS_WRITTEN);
@@ -2408,7 +2420,7 @@ static void rescan_stopped(struct g *me)
 	drain_parallel_granules(true);
 	__atomic_store_n(&pass_end, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&stack_end, 0, __ATOMIC_RELAXED);
-	pause_skip = 0;
+	pause_skip = false;
 	stacks_armed = false;
 	pause_dirty = __atomic_load_n(&dirty_pages, __ATOMIC_RELAXED);
 }

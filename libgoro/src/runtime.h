@@ -253,7 +253,7 @@ struct g {
 	uint32_t preempt;	/* atomic: yield at the next safe point */
 	uint32_t readypar;	/* atomic: readied by a waker that runs on */
 	uintptr_t syscallregs[5]; /* mgc.c: rbx, r12-r15 at goro_syscall_enter */
-	uint32_t *stackword;	/* stack.c: the slot's word in its arena's
+	uint8_t *stackmark;	/* stack.c: the slot's byte in its arena's
 				 * table (mgc.c's stack marks), or NULL */
 	uintptr_t gcscan_sp;	/* mgc.c, invariants=1: the stack read */
 	uint64_t gcscan_sum;	/* parked, from this sp, and its words' sum */
@@ -497,15 +497,15 @@ static inline void unlock(struct rtlock *l)
  * A goroutine about to run again, or made runnable by a waker that may
  * have written into its parked frames (a channel's element, select's
  * case): its stack is no longer what the collector read this cycle
- * (mgc.c, "Parked stacks").  The collector marks a slot's word before
+ * (mgc.c, "Parked stacks").  The collector marks a slot's byte before
  * its concurrent stack scan and, after a membarrier, trusts it to be
  * cleared here by every later transition, so no fence is needed on
  * this side; only the compiler must keep the load after the status
- * store.  Outside a mark the word is stale and is cleared once.
+ * store.  Outside a mark the byte is stale and is cleared once.
  */
-static inline void stackword_clear(struct g *gp)
+static inline void stackmark_clear(struct g *gp)
 {
-	uint32_t *w = gp->stackword;
+	uint8_t *w = gp->stackmark;
 
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	if (w && __atomic_load_n(w, __ATOMIC_RELAXED))
@@ -531,7 +531,7 @@ static inline void casgstatus(struct g *gp, uint32_t old, uint32_t new)
 		badgstatus(gp, cur, old, new);
 	__atomic_store_n(&gp->atomicstatus, new, __ATOMIC_RELEASE);
 	if (new == G_RUNNABLE || new == G_RUNNING)
-		stackword_clear(gp);
+		stackmark_clear(gp);
 }
 static inline uint32_t readgstatus(struct g *gp)
 {
@@ -681,8 +681,8 @@ bool stack_canary_dead(struct g *gp);
 #define STACK_ARENA_SLOTS	4096	/* default-size stacks per arena */
 size_t stack_nslots(void);
 struct g *stack_slot_g(size_t i);
-uint32_t *stack_slot_word(size_t i);
-void stack_words_fill(uint32_t v);
+uint8_t *stack_slot_mark(size_t i);
+void stack_marks_fill(uint8_t v);
 struct g *stack_big_first(void);
 /* G_FLAG_NOGUARD: a stack with no guard page, whose overflow only its
  * canary can tell (stack.c); checked at every switch, so inline. */

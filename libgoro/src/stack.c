@@ -23,11 +23,11 @@
  * kernel while the address space stays reserved.  Stacks of other sizes
  * (goro_attr.stack_size above the default) get a mapping each and the
  * same layout; smaller requests take a default slot, since address space
- * costs nothing until touched.  Each arena ends with a 32-bit word per
- * slot (g->stackword): the collector's note that it read the stack of a
+ * costs nothing until touched.  Each arena ends with a byte per slot
+ * (g->stackmark): the collector's note that it read the stack of a
  * parked goroutine that has not run since (mgc.c, "Parked stacks"),
  * kept apart from the slots so that the pause reads the notes of a
- * hundred thousand stacks in a few pages rather than a page each.
+ * hundred thousand stacks in 25 pages rather than a page each.
  *
  * Guards.  A PROT_NONE page per stack would split the arena's mapping
  * into two VMAs per stack (the kernel tracks protection per VMA), and a
@@ -147,11 +147,11 @@ static bool guard_install(uintptr_t lo)
 }
 
 #define ARENA_SLOTS_LEN		(STACK_SLOT * STACK_ARENA_SLOTS)
-#define ARENA_WORDS_LEN		(STACK_ARENA_SLOTS * sizeof(uint32_t))
+#define ARENA_MARKS_LEN		STACK_ARENA_SLOTS
 
 static uintptr_t arena_grow(void)
 {
-	size_t len = ARENA_SLOTS_LEN + ARENA_WORDS_LEN;
+	size_t len = ARENA_SLOTS_LEN + ARENA_MARKS_LEN;
 	size_t narenas = stack_nslots_pub / STACK_ARENA_SLOTS;
 	void *p;
 
@@ -227,7 +227,7 @@ struct g *stackalloc_g(size_t size)
 	if (!guarded)
 		gp->flags |= G_FLAG_NOGUARD;
 	if (map == STACK_SLOT)
-		gp->stackword = stack_slot_word(slot);
+		gp->stackmark = stack_slot_mark(slot);
 	gp->atomicstatus = G_DEAD;
 	if (map != STACK_SLOT) {
 		lock(&stacklock);
@@ -253,22 +253,22 @@ struct g *stack_slot_g(size_t i)
 			    G_SIZE);
 }
 
-/* Slot i's word (i < stack_nslots()). */
-uint32_t *stack_slot_word(size_t i)
+/* Slot i's mark byte (i < stack_nslots()). */
+uint8_t *stack_slot_mark(size_t i)
 {
 	uintptr_t base = __atomic_load_n(&stack_arenas[i / STACK_ARENA_SLOTS],
 					 __ATOMIC_RELAXED);
 
-	return (uint32_t *)(base + ARENA_SLOTS_LEN) + i % STACK_ARENA_SLOTS;
+	return (uint8_t *)(base + ARENA_SLOTS_LEN) + i % STACK_ARENA_SLOTS;
 }
 
-/* Every slot's word to v, arena by arena. */
-void stack_words_fill(uint32_t v)
+/* Every slot's mark byte to v, arena by arena. */
+void stack_marks_fill(uint8_t v)
 {
 	size_t n = stack_nslots();
 
 	for (size_t i = 0; i < n; i += STACK_ARENA_SLOTS) {
-		uint32_t *w = stack_slot_word(i);
+		uint8_t *w = stack_slot_mark(i);
 		size_t k = n - i < STACK_ARENA_SLOTS ? n - i :
 						       STACK_ARENA_SLOTS;
 
