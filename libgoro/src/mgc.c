@@ -2243,7 +2243,7 @@ static inline bool all_scanned(const uint8_t *p)
 	uint64_t v;
 
 	memcpy(&v, p, sizeof(v));
-	return v == 0x0202020202020202ULL;
+	return v == 0x0101010101010101ULL * STACK_SCANNED;
 }
 
 /* Slots [i0, i1) but those whose byte says this mark read them parked
