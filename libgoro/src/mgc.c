@@ -189,9 +189,13 @@
  * What is not seen, so must not hold the only pointer to an object:
  * memory from malloc/mmap (register it with goro_add_root), the stacks
  * of threads that are not goroutines (goro_main's caller, foreign
- * threads), thread-local variables, ASan's fake stacks; and, during a
+ * threads), thread-local variables, ASan's fake stacks; during a
  * concurrent mark, writes through pinned pages (DMA, io_uring
- * registered buffers), which take no write fault.
+ * registered buffers), which take no write fault; and a value that such
+ * a thread moves through a channel while the world is stopped: the
+ * stop does not stop it, the value is in its registers between the
+ * buffer and a parked receiver's frame, and the receiver's stack is
+ * read again only once it is readied ("Parked stacks").
  *
  * Pacing (Go's mgcpacer.go, simplified).  A collection is asked for
  * when an allocation that had to refill finds heap_live >= gc_trigger,
@@ -1999,7 +2003,8 @@ static void scan_blockregs(struct g *gp)
  * barrier.  A waker that writes into a parked goroutine's frames (a
  * channel's element delivered, select's case) readies it next, a
  * transition, and the world cannot stop between the two (runtime code
- * is not preemptible).  Big stacks have no byte: always read.  Without
+ * is not preemptible; a thread that is not a goroutine is not stopped:
+ * "What is not seen", above).  Big stacks have no byte: always read.  Without
  * membarrier (Linux before 4.14, a seccomp filter) the pause reads
  * every stack; the bytes still spare the passes the stacks they read.
  */
