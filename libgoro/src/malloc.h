@@ -136,9 +136,10 @@ struct heaparena {
 	uint64_t wpwritten[ARENA_PAGES / 64];
 };
 
-/* Which pages heap_runs reports: in-use spans that may hold pointers,
- * those of them not in wpkept, or the wpkept pages. */
-enum heap_runs { RUNS_SCAN, RUNS_SCAN_UNKEPT, RUNS_KEPT };
+/* Which pages heap_runs and heap_pages_any report: in-use spans that
+ * may hold pointers (scanbits), those of them not in wpkept, the wpkept
+ * pages, or the wpwritten ones. */
+enum heap_runs { RUNS_SCAN, RUNS_SCAN_UNKEPT, RUNS_KEPT, RUNS_WRITTEN };
 
 struct spanlist {
 	struct mspan *first;
@@ -199,9 +200,11 @@ int size_to_class(size_t size);
 
 /* mheap.c */
 int mheap_init(void);
-bool heap_may_hold_pointers(uintptr_t lo, uintptr_t hi);
 void heap_runs(uintptr_t lo, uintptr_t hi, enum heap_runs which,
 	       uintptr_t gap, void (*fn)(uintptr_t lo, uintptr_t hi));
+bool heap_pages_any(uintptr_t lo, uintptr_t hi, enum heap_runs which);
+void heap_pagebits(uintptr_t lo, uintptr_t hi, enum heap_runs which,
+		   bool set);
 struct mspan *mheap_alloc(uintptr_t npages, uint8_t spanclass, bool large);
 void mheap_free(struct mspan *s);
 void mheap_free_locked(struct mspan *s);

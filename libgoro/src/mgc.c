@@ -218,7 +218,6 @@
 #include <limits.h>
 #include <link.h>
 #include <pthread.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -530,24 +529,6 @@ static void protect_run(uintptr_t lo, uintptr_t hi)
 	uffd_protect(lo, hi, true);
 }
 
-static struct heaparena *arena_of(uintptr_t p)
-{
-	return arena_l1[p >> ARENA_SHIFT];
-}
-
-/* Set the bits of [lo, hi)'s pages in the arena bitmap at offset off
- * (offsetof a struct heaparena member). */
-static void pagebits_set(uintptr_t lo, uintptr_t hi, size_t off)
-{
-	for (uintptr_t p = lo; p < hi; p += PAGE_SIZE_GC) {
-		uint64_t *w = (uint64_t *)((char *)arena_of(p) + off);
-		uintptr_t i = (p & (ARENA_BYTES - 1)) >> PAGE_SHIFT;
-
-		__atomic_or_fetch(&w[i / 64], 1ULL << (i % 64),
-				  __ATOMIC_RELAXED);
-	}
-}
-
 /*
  * Pages left protected since the last mark (wpkept): protect again the
  * ones written since, and only those (PAGEMAP_SCAN changes no other
@@ -578,21 +559,12 @@ static void kept_reprotect(uintptr_t lo, uintptr_t hi)
 			return;
 		}
 		for (long i = 0; i < n; i++)
-			pagebits_set(r[i].start & ~(PAGE_SIZE_GC - 1), r[i].end,
-				     offsetof(struct heaparena, wpwritten));
+			heap_pagebits(r[i].start & ~(PAGE_SIZE_GC - 1),
+				      r[i].end, RUNS_WRITTEN, true);
 		if (a.walk_end <= lo)
 			break;
 		lo = a.walk_end;
 	}
-}
-
-/* Forget wpkept over [lo, hi) (whole arenas). */
-static void kept_clear(uintptr_t lo, uintptr_t hi)
-{
-	for (uintptr_t a = lo; a < hi; a += ARENA_BYTES)
-		if (arena_of(a))
-			memset(arena_of(a)->wpkept, 0,
-			       sizeof(arena_of(a)->wpkept));
 }
 
 /* Mark start: the data segments whole; of the heap the in-use spans
@@ -615,7 +587,7 @@ static void track_protect_all(void)
 		heap_runs(t->lo, t->hi, RUNS_SCAN_UNKEPT, 64UL << 10,
 			  protect_run);
 		heap_runs(t->lo, t->hi, RUNS_KEPT, 0, kept_reprotect);
-		kept_clear(t->lo, t->hi);
+		heap_pagebits(t->lo, t->hi, RUNS_KEPT, false);
 	}
 	pthread_mutex_unlock(&trackmu);
 	scrub_stack(1024);
@@ -695,16 +667,7 @@ NO_SANITIZE static bool span_keep_protected(struct mspan *s, uintptr_t lo,
 			x &= (1ULL << (nelems % 64)) - 1;
 		live += (uint32_t)__builtin_popcountll(x);
 	}
-	if (live != nelems)
-		return false;
-	for (uintptr_t p = lo; p < hi; p += PAGE_SIZE_GC) {
-		uintptr_t i = (p & (ARENA_BYTES - 1)) >> PAGE_SHIFT;
-
-		if (__atomic_load_n(&arena_of(p)->wpwritten[i / 64],
-				    __ATOMIC_RELAXED) & (1ULL << (i % 64)))
-			return false;
-	}
-	return true;
+	return live == nelems && !heap_pages_any(lo, hi, RUNS_WRITTEN);
 }
 
 /*
@@ -730,7 +693,7 @@ static void unprotect_keep(uintptr_t *open, uintptr_t klo, uintptr_t khi)
 			   __ATOMIC_RELAXED);
 	if (klo > *open)
 		uffd_protect(*open, klo, false);
-	pagebits_set(klo, khi, offsetof(struct heaparena, wpkept));
+	heap_pagebits(klo, khi, RUNS_KEPT, true);
 	*open = khi;
 }
 

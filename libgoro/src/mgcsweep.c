@@ -98,8 +98,8 @@ static bool sweepspan(struct mspan *s)
 		throw("sweep: span is not valid");
 	/* the pause's walk skips granules without such spans (mheap.c) */
 	if (debug.invariants && !spanclass_noscan(s->spanclass) &&
-	    !heap_may_hold_pointers(s->base,
-				    s->base + (s->npages << PAGE_SHIFT)))
+	    !heap_pages_any(s->base, s->base + (s->npages << PAGE_SHIFT),
+			    RUNS_SCAN))
 		throw("sweep: scan span in a granule the collector skips");
 	for (int i = 0; i < BITMAP_WORDS; i++)
 		marked += (uint32_t)__builtin_popcountll(mb[i]);

@@ -235,54 +235,90 @@ static struct mspan *freelist_find(uintptr_t npages)
 	return best;
 }
 
-/* Set (in use) or clear (freed) the scanbits of s's pages, a word at a
- * time; a freed page is no longer "written while kept" either.
- * mheap.lock held. */
+/* The part of [lo, hi) (heap addresses) in lo's arena: that arena (NULL
+ * if none is mapped there; atomic, for the collector's walks without a
+ * lock), its base, and the part's pages [i, n) and end. */
+struct arena_piece {
+	struct heaparena *ha;
+	uintptr_t base, end, i, n;
+};
+
+static struct arena_piece arena_piece(uintptr_t lo, uintptr_t hi)
+{
+	struct arena_piece a;
+
+	a.base = lo & ~(ARENA_BYTES - 1);
+	a.end = hi - a.base > ARENA_BYTES ? a.base + ARENA_BYTES : hi;
+	a.i = (lo - a.base) >> PAGE_SHIFT;
+	a.n = (a.end - a.base + PAGE_SIZE_GC - 1) >> PAGE_SHIFT;
+	a.ha = __atomic_load_n(&arena_l1[lo >> ARENA_SHIFT], __ATOMIC_ACQUIRE);
+	return a;
+}
+
+static uint64_t *heap_bitmap(struct heaparena *ha, enum heap_runs which)
+{
+	switch (which) {
+	case RUNS_KEPT:
+		return ha->wpkept;
+	case RUNS_WRITTEN:
+		return ha->wpwritten;
+	default:
+		return ha->scanbits;
+	}
+}
+
+/* Set or clear the bits of [lo, hi)'s pages (mapped arenas) in the
+ * bitmap which names (not RUNS_SCAN_UNKEPT), a word at a time. */
+void heap_pagebits(uintptr_t lo, uintptr_t hi, enum heap_runs which,
+		   bool set)
+{
+	while (lo < hi) {
+		struct arena_piece a = arena_piece(lo, hi);
+		uint64_t *bm = a.ha ? heap_bitmap(a.ha, which) : NULL;
+
+		for (uintptr_t i = a.i; bm && i < a.n;) {
+			uintptr_t k = 64 - i % 64 < a.n - i ? 64 - i % 64
+							    : a.n - i;
+			uint64_t mask = (k == 64 ? ~0ULL : (1ULL << k) - 1)
+					<< (i % 64);
+
+			if (set)
+				__atomic_or_fetch(&bm[i / 64], mask,
+						  __ATOMIC_RELAXED);
+			else
+				__atomic_and_fetch(&bm[i / 64], ~mask,
+						   __ATOMIC_RELAXED);
+			i += k;
+		}
+		lo = a.end;
+	}
+}
+
+/* Set (in use) or clear (freed) the scanbits of s's pages; a freed page
+ * is no longer "written while kept" either.  mheap.lock held. */
 static void span_account_scan(struct mspan *s, bool inuse)
 {
-	uintptr_t p = s->base, end = s->base + (s->npages << PAGE_SHIFT);
+	uintptr_t end = s->base + (s->npages << PAGE_SHIFT);
 
 	if (inuse == s->scanacct || (inuse && spanclass_noscan(s->spanclass)))
 		return;
 	s->scanacct = inuse;
-	while (p < end) {
-		struct heaparena *ha = arena_l1[p >> ARENA_SHIFT];
-		uintptr_t i = (p & (ARENA_BYTES - 1)) >> PAGE_SHIFT;
-		uintptr_t n = (end - p) >> PAGE_SHIFT;
-		uintptr_t k = 64 - i % 64 < n ? 64 - i % 64 : n;
-		uint64_t mask = (k == 64 ? ~0ULL : (1ULL << k) - 1) << (i % 64);
-
-		if (inuse) {
-			__atomic_or_fetch(&ha->scanbits[i / 64], mask,
-					  __ATOMIC_RELAXED);
-		} else {
-			__atomic_and_fetch(&ha->scanbits[i / 64], ~mask,
-					   __ATOMIC_RELAXED);
-			__atomic_and_fetch(&ha->wpwritten[i / 64], ~mask,
-					   __ATOMIC_RELAXED);
-		}
-		p += k << PAGE_SHIFT;
-	}
+	heap_pagebits(s->base, end, RUNS_SCAN, inuse);
+	if (!inuse)
+		heap_pagebits(s->base, end, RUNS_WRITTEN, false);
 }
 
-static uint64_t runs_word(const struct heaparena *ha, uintptr_t w,
+static uint64_t runs_word(struct heaparena *ha, uintptr_t w,
 			  enum heap_runs which)
 {
-	uint64_t sc = __atomic_load_n(&ha->scanbits[w], __ATOMIC_RELAXED);
-	uint64_t kept = __atomic_load_n(&ha->wpkept[w], __ATOMIC_RELAXED);
-
-	switch (which) {
-	case RUNS_SCAN:
-		return sc;
-	case RUNS_SCAN_UNKEPT:
-		return sc & ~kept;
-	default:
-		return kept;
-	}
+	if (which == RUNS_SCAN_UNKEPT)
+		return runs_word(ha, w, RUNS_SCAN) &
+		       ~runs_word(ha, w, RUNS_KEPT);
+	return __atomic_load_n(&heap_bitmap(ha, which)[w], __ATOMIC_RELAXED);
 }
 
 /* The first page in [i, n) that which reports (or does not), or n. */
-static uintptr_t runs_next(const struct heaparena *ha, uintptr_t i,
+static uintptr_t runs_next(struct heaparena *ha, uintptr_t i,
 			   uintptr_t n, enum heap_runs which, bool set)
 {
 	while (i < n) {
@@ -302,9 +338,9 @@ static uintptr_t runs_next(const struct heaparena *ha, uintptr_t i,
  * Call fn on each run of [lo, hi) (heap arenas) of the pages which
  * names, clipped to [lo, hi); runs less than gap bytes apart are one.
  * No lock: in-use spans are exact with the world stopped, a hint
- * otherwise, as heap_may_hold_pointers (mgc.c protects, rescans and
- * unprotects only those: free pages and pointer-free spans hold nothing
- * the collector reads).
+ * otherwise, as heap_pages_any (mgc.c protects, rescans and unprotects
+ * only those: free pages and pointer-free spans hold nothing the
+ * collector reads).
  */
 void heap_runs(uintptr_t lo, uintptr_t hi, enum heap_runs which,
 	       uintptr_t gap, void (*fn)(uintptr_t lo, uintptr_t hi))
@@ -312,26 +348,19 @@ void heap_runs(uintptr_t lo, uintptr_t hi, enum heap_runs which,
 	uintptr_t rlo = 0, rhi = 0;	/* the run being gathered */
 
 	while (lo < hi) {
-		uintptr_t base = lo & ~(ARENA_BYTES - 1);
-		uintptr_t end = hi - base > ARENA_BYTES ? base + ARENA_BYTES
-						       : hi;
-		struct heaparena *ha;
-		uintptr_t i = (lo - base) >> PAGE_SHIFT;
-		uintptr_t n = (end - base + PAGE_SIZE_GC - 1) >> PAGE_SHIFT;
+		struct arena_piece p = arena_piece(lo, hi);
 
-		ha = __atomic_load_n(&arena_l1[lo >> ARENA_SHIFT],
-				     __ATOMIC_ACQUIRE);
-		while (ha && i < n) {
+		while (p.ha && p.i < p.n) {
 			uintptr_t j, a, b;
 
-			i = runs_next(ha, i, n, which, true);
-			if (i == n)
+			p.i = runs_next(p.ha, p.i, p.n, which, true);
+			if (p.i == p.n)
 				break;
-			j = runs_next(ha, i, n, which, false);
-			a = base + (i << PAGE_SHIFT);
-			b = base + (j << PAGE_SHIFT);
+			j = runs_next(p.ha, p.i, p.n, which, false);
+			a = p.base + (p.i << PAGE_SHIFT);
+			b = p.base + (j << PAGE_SHIFT);
 			a = a > lo ? a : lo;
-			b = b < end ? b : end;
+			b = b < p.end ? b : p.end;
 			if (rhi && a - rhi <= gap) {
 				rhi = b;
 			} else {
@@ -340,33 +369,25 @@ void heap_runs(uintptr_t lo, uintptr_t hi, enum heap_runs which,
 				rlo = a;
 				rhi = b;
 			}
-			i = j;
+			p.i = j;
 		}
-		lo = end;
+		lo = p.end;
 	}
 	if (rhi)
 		fn(rlo, rhi);
 }
 
-/* Whether [lo, hi) (heap arenas, page-aligned) holds a page of an
- * in-use span that may hold pointers; no lock, for the collector
- * (mgc.c): the answer is exact with the world stopped, a hint
+/* Whether a page of [lo, hi) (heap arenas) is one which names; no lock,
+ * for the collector (mgc.c): exact with the world stopped, a hint
  * otherwise. */
-bool heap_may_hold_pointers(uintptr_t lo, uintptr_t hi)
+bool heap_pages_any(uintptr_t lo, uintptr_t hi, enum heap_runs which)
 {
 	while (lo < hi) {
-		uintptr_t base = lo & ~(ARENA_BYTES - 1);
-		uintptr_t end = hi - base > ARENA_BYTES ? base + ARENA_BYTES
-						       : hi;
-		struct heaparena *ha;
-		uintptr_t n = (end - base) >> PAGE_SHIFT;
+		struct arena_piece p = arena_piece(lo, hi);
 
-		ha = __atomic_load_n(&arena_l1[lo >> ARENA_SHIFT],
-				     __ATOMIC_ACQUIRE);
-		if (ha && runs_next(ha, (lo - base) >> PAGE_SHIFT, n,
-				    RUNS_SCAN, true) < n)
+		if (p.ha && runs_next(p.ha, p.i, p.n, which, true) < p.n)
 			return true;
-		lo = end;
+		lo = p.end;
 	}
 	return false;
 }
@@ -509,7 +530,7 @@ bool mheap_is_valid(void)
 			    s->nreleased > s->npages ||
 			    free_span_at(s->base - PAGE_SIZE_GC) ||
 			    free_span_at(end) ||
-			    heap_may_hold_pointers(s->base, end))
+			    heap_pages_any(s->base, end, RUNS_SCAN))
 				return false;
 			free += s->npages << PAGE_SHIFT;
 		}
