@@ -40,6 +40,7 @@ struct debugvars debug = {
 	.stackguard = 1,
 	.timeslice = 10000,
 	.gcconc = -1,
+	.gcstackmarks = 1,
 };
 
 static const struct dbgvar {
@@ -61,6 +62,7 @@ static const struct dbgvar {
 	{ "gcstress",	 &debug.gcstress,    0, 1000000 },
 	{ "gcconc",	 &debug.gcconc,	     0, 3 },
 	{ "gcblack",	 &debug.gcblack,     0, 1 },
+	{ "gcstackmarks", &debug.gcstackmarks, 0, 1 },
 	{ "netpoll",	 &debug_netpoll,     0, 2 },	/* or by name */
 	{ "netpollaccept", &debug_netpollaccept, 0, 1 },
 	{ "netpollrecv", &debug_netpollrecv, 0, 1 },

@@ -1146,7 +1146,9 @@ static void dirty_init(void)
 	int want = debug.gcconc;
 
 	__atomic_store_n(&dirty_mode, DIRTY_NONE, __ATOMIC_RELAXED);
-	have_membarrier = syscall(SYS_membarrier,
+	/* gcstackmarks=0 takes the path of a kernel without it (tests) */
+	have_membarrier = debug.gcstackmarks &&
+			  syscall(SYS_membarrier,
 				  MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
 				  0, 0) == 0;
 #if defined(__SANITIZE_THREAD__)

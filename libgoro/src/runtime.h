@@ -734,6 +734,8 @@ struct debugvars {
 				 * 2 every page taken as written (tests); 3
 				 * soft-dirty only (mgc.c) */
 	int32_t gcblack;	/* 1: allocate black during a mark (mgc.c) */
+	int32_t gcstackmarks;	/* 0: the pause reads every parked stack, as
+				 * without membarrier (mgc.c; tests) */
 };
 extern struct debugvars debug;
 void parsedebugvars(void);
