@@ -315,8 +315,15 @@ static __attribute__((noinline)) void ring_wake(struct hchan *c,
 	lock(&c->lock);
 	sg = waitq_dequeue(q);
 	if (sg) {
-		int r = recv ? ring_get(c, sg->elem, false) :
-			       ring_put(c, sg->elem, false);
+		int r;
+
+		/* a thread that is not a goroutine runs on through a
+		 * pause: the receiver's stack must be read again from
+		 * before the value lands in its frame, not from its ready
+		 * (mgc.c, "What is not seen") */
+		stackmark_clear(sg->g);
+		r = recv ? ring_get(c, sg->elem, false) :
+			   ring_put(c, sg->elem, false);
 
 		moved = r == CHAN_OK;
 		sg->delivered = moved;

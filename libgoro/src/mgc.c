@@ -193,9 +193,10 @@
  * concurrent mark, writes through pinned pages (DMA, io_uring
  * registered buffers), which take no write fault; and a value that such
  * a thread moves through a channel while the world is stopped: the
- * stop does not stop it, the value is in its registers between the
- * buffer and a parked receiver's frame, and the receiver's stack is
- * read again only once it is readied ("Parked stacks").
+ * stop does not stop it, and the value is in its registers between the
+ * buffer and a parked receiver's frame (the waker clears the receiver's
+ * stack mark before the value lands, so the window is that move, not
+ * the rest of the wake: "Parked stacks").
  *
  * Pacing (Go's mgcpacer.go, simplified).  A collection is asked for
  * when an allocation that had to refill finds heap_live >= gc_trigger,
@@ -1968,8 +1969,10 @@ static void scan_blockregs(struct g *gp)
  * barrier.  A waker that writes into a parked goroutine's frames (a
  * channel's element delivered, select's case) readies it next, a
  * transition, and the world cannot stop between the two (runtime code
- * is not preemptible; a thread that is not a goroutine is not stopped:
- * "What is not seen", above).  Big stacks have no byte: always read.  Without
+ * is not preemptible).  A thread that is not a goroutine is not
+ * stopped, so chan.c's ring_wake, which such a thread may run, clears
+ * the receiver's byte before it moves the value into the frame ("What
+ * is not seen", above).  Big stacks have no byte: always read.  Without
  * membarrier (Linux before 4.14, a seccomp filter) the pause reads
  * every stack; the bytes still spare the passes the stacks they read.
  */
