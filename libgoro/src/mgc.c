@@ -1972,7 +1972,8 @@ static void scan_blockregs(struct g *gp)
  * is not preemptible).  A thread that is not a goroutine is not
  * stopped, so chan.c's ring_wake, which such a thread may run, clears
  * the receiver's byte before it moves the value into the frame ("What
- * is not seen", above).  Big stacks have no byte: always read.  Without
+ * is not seen", above).  Big stacks keep their byte in their g, read
+ * as the pause follows their list (scan_other_stacks).  Without
  * membarrier (Linux before 4.14, a seccomp filter) the pause reads
  * every stack; the bytes still spare the passes the stacks they read.
  */
@@ -2250,16 +2251,26 @@ static size_t scan_slots(size_t i0, size_t i1, struct g *me, bool concurrent)
 	return nread;
 }
 
-/* The stacks that are not slots: the collector's, and the big ones.
- * Returns how many. */
+/* The stacks that are not slots: the collector's, and the big ones
+ * but for those whose byte says scanned, as scan_slots does.  Returns
+ * how many it read. */
 static size_t scan_other_stacks(struct g *me, bool concurrent)
 {
+	bool skip = concurrent || pause_skip;
 	size_t n = 1;
 
 	scan_mystack(me);
 	for (struct g *gp = stack_big_first(); gp;
-	     gp = __atomic_load_n(&gp->stacklink, __ATOMIC_ACQUIRE), n++)
+	     gp = __atomic_load_n(&gp->stacklink, __ATOMIC_ACQUIRE)) {
+		if (skip && __atomic_load_n(&gp->bigmark, __ATOMIC_RELAXED) ==
+			    STACK_SCANNED) {
+			if (unlikely(debug.invariants) && !concurrent)
+				stack_check_kept(gp);
+			continue;
+		}
 		scan_one(gp, me, concurrent);
+		n++;
+	}
 	return n;
 }
 
@@ -2376,8 +2387,8 @@ static void rescan_stopped(struct g *me)
 {
 	uintptr_t lo = mheap_->arena_lo, hi = mheap_->arena_hi;
 
-	pause_stacks += scan_other_stacks(me, false);
 	pause_skip = stacks_armed;
+	pause_stacks += scan_other_stacks(me, false);
 	stack_chunks_setup(me);
 	__atomic_store_n(&dirty_pages, 0, __ATOMIC_RELAXED);
 	markroots_other(me, ROOTS_WRITTEN);

@@ -243,6 +243,7 @@ struct g {
 	struct g *alllink;	/* the all-G list; written once */
 	struct g *stacklink;	/* stack.c's big-stack list; written once */
 	enum waitreason waitreason;
+	uint8_t bigmark;	/* a big stack's mark byte (stackmark) */
 	int64_t waitsince;
 	void (*startfn)(void *arg);
 	void *startarg;
@@ -254,7 +255,7 @@ struct g {
 	uint32_t readypar;	/* atomic: readied by a waker that runs on */
 	uintptr_t syscallregs[5]; /* mgc.c: rbx, r12-r15 at goro_syscall_enter */
 	uint8_t *stackmark;	/* stack.c: the slot's byte in its arena's
-				 * table (mgc.c's stack marks), or NULL */
+				 * table (mgc.c's stack marks), or bigmark */
 	uintptr_t gcscan_sp;	/* mgc.c, invariants=1: the stack read */
 	uint64_t gcscan_sum;	/* parked, from this sp, and its words' sum */
 	uint64_t magic;		/* G_MAGIC: g_is_valid() */

@@ -27,7 +27,8 @@
  * (g->stackmark): the collector's note that it read the stack of a
  * parked goroutine that has not run since (mgc.c, "Parked stacks"),
  * kept apart from the slots so that the pause reads the notes of a
- * hundred thousand stacks in 25 pages rather than a page each.
+ * hundred thousand stacks in 25 pages rather than a page each; a big
+ * stack's note is in its g (g->bigmark), read as the big list is.
  *
  * Guards.  A PROT_NONE page per stack would split the arena's mapping
  * into two VMAs per stack (the kernel tracks protection per VMA), and a
@@ -226,8 +227,8 @@ struct g *stackalloc_g(size_t size)
 		gp->flags |= G_FLAG_BIGSTACK;
 	if (!guarded)
 		gp->flags |= G_FLAG_NOGUARD;
-	if (map == STACK_SLOT)
-		gp->stackmark = stack_slot_mark(slot);
+	gp->stackmark = map == STACK_SLOT ? stack_slot_mark(slot)
+					  : &gp->bigmark;
 	gp->atomicstatus = G_DEAD;
 	if (map != STACK_SLOT) {
 		lock(&stacklock);
@@ -262,10 +263,15 @@ uint8_t *stack_slot_mark(size_t i)
 	return (uint8_t *)(base + ARENA_SLOTS_LEN) + i % STACK_ARENA_SLOTS;
 }
 
-/* Every slot's mark byte to v, arena by arena. */
+/* Every stack's mark byte to v: the slots' arena by arena, then the
+ * big stacks' (a g made after this holds 0 until the next fill). */
 void stack_marks_fill(uint8_t v)
 {
 	size_t n = stack_nslots();
+
+	for (struct g *gp = stack_big_first(); gp;
+	     gp = __atomic_load_n(&gp->stacklink, __ATOMIC_ACQUIRE))
+		__atomic_store_n(&gp->bigmark, v, __ATOMIC_RELAXED);
 
 	for (size_t i = 0; i < n; i += STACK_ARENA_SLOTS) {
 		uint8_t *w = stack_slot_mark(i);

@@ -233,6 +233,7 @@ static void mutator(void *arg)
  */
 #define KEEP_BURST	32	/* keepers fed in a row */
 static int nkeepers;
+static size_t keeper_stack;	/* bytes; 0: the default */
 static struct goro_chan *feed;
 static long keep_got, keep_bad, keep_fin;	/* atomic */
 static uint32_t keep_gc_first, keep_gc_last;	/* cycles with every keeper */
@@ -347,8 +348,11 @@ static void conc_main(void *arg)
 	if (nkeepers) {
 		feed = goro_chan_make(sizeof(struct cnode *), 0);
 		goro_waitgroup_add(&cwg, nkeepers + 1);
+		struct goro_attr ka = { .stack_size = keeper_stack };
+
 		for (int i = 0; i < nkeepers; i++)
-			go(keeper, &cwg);
+			if (goro_spawn(keeper, &cwg, &ka))
+				abort();
 		go(feeder, &cwg);
 		goro_read_memstats(&st1);
 		/* a cycle under way may stop before some keeper first ran */
@@ -535,6 +539,23 @@ TEST(parked_stacks_fed_during_mark_checked)
 {
 	nkeepers = 1024;
 	run(_metadata, "invariants=1");
+}
+
+/*
+ * The keepers on stacks larger than the default: each is a mapping of
+ * its own, whose mark byte is in its g, read as the pause follows the
+ * big stacks' list.  invariants=1 checks each stack left out.
+ */
+TEST(parked_big_stacks_fed_during_mark)
+{
+	nkeepers = 1024;
+	keeper_stack = 512 << 10;
+	pause_below = nkeepers;
+	run_traced(_metadata, "gctrace=1,invariants=1", stacks_at_pause);
+	TH_LOG("%d of %d concurrent pauses read under %ld stacks",
+	       nmatched, ntraced, pause_below);
+	if (ntraced)
+		EXPECT_GT(nmatched, 0);
 }
 
 /*
