@@ -320,8 +320,10 @@ static __attribute__((noinline)) void ring_wake(struct hchan *c,
 		/* a thread that is not a goroutine runs on through a
 		 * pause: the receiver's stack must be read again from
 		 * before the value lands in its frame, not from its ready
-		 * (mgc.c, "What is not seen") */
-		stackmark_clear(sg->g);
+		 * (mgc.c, "What is not seen"); a goroutine readies it
+		 * before the world can stop */
+		if (unlikely(!getg()))
+			stackmark_clear(sg->g);
 		r = recv ? ring_get(c, sg->elem, false) :
 			   ring_put(c, sg->elem, false);
 

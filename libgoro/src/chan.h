@@ -213,9 +213,15 @@ void waitq_remove(struct waitq *q, struct sudog *sgp);
 /*
  * Hand ep to the receiver sg dequeued from recvq (c locked).  Returns
  * the goroutine to goready() once the caller has dropped its locks.
+ * The sender may be a thread that is not a goroutine (a try_send), which
+ * the pause does not stop: then the receiver's stack mark goes before
+ * the value lands in its frame (mgc.c, "What is not seen"); a goroutine
+ * readies it before the world can stop, which clears the mark.
  */
 static inline struct g *chan_send_to(struct hchan *c, struct sudog *sg, const void *ep)
 {
+	if (unlikely(!getg()))
+		stackmark_clear(sg->g);
 	if (sg->elem) {
 		elemmove(sg->elem, ep, c->elemsize);
 		sg->elem = NULL;

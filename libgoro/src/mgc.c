@@ -1970,9 +1970,9 @@ static void scan_blockregs(struct g *gp)
  * channel's element delivered, select's case) readies it next, a
  * transition, and the world cannot stop between the two (runtime code
  * is not preemptible).  A thread that is not a goroutine is not
- * stopped, so chan.c's ring_wake, which such a thread may run, clears
- * the receiver's byte before it moves the value into the frame ("What
- * is not seen", above).  Big stacks keep their byte in their g, read
+ * stopped, so when such a thread hands a value to a parked receiver
+ * (chan.c's ring_wake, chan.h's chan_send_to) it clears the receiver's
+ * byte before the value lands in the frame ("What is not seen", above).  Big stacks keep their byte in their g, read
  * as the pause follows their list (scan_other_stacks).  Without
  * membarrier (Linux before 4.14, a seccomp filter) the pause reads
  * every stack; the bytes still spare the passes the stacks they read.
