@@ -317,13 +317,7 @@ static __attribute__((noinline)) void ring_wake(struct hchan *c,
 	if (sg) {
 		int r;
 
-		/* a thread that is not a goroutine runs on through a
-		 * pause: the receiver's stack must be read again from
-		 * before the value lands in its frame, not from its ready
-		 * (mgc.c, "What is not seen"); a goroutine readies it
-		 * before the world can stop */
-		if (unlikely(!getg()))
-			stackmark_clear(sg->g);
+		chan_handoff_begin(sg);
 		r = recv ? ring_get(c, sg->elem, false) :
 			   ring_put(c, sg->elem, false);
 

@@ -211,17 +211,25 @@ static inline struct sudog *waitq_dequeue(struct waitq *q)
 void waitq_remove(struct waitq *q, struct sudog *sgp);
 
 /*
- * Hand ep to the receiver sg dequeued from recvq (c locked).  Returns
- * the goroutine to goready() once the caller has dropped its locks.
- * The sender may be a thread that is not a goroutine (a try_send), which
- * the pause does not stop: then the receiver's stack mark goes before
- * the value lands in its frame (mgc.c, "What is not seen"); a goroutine
+ * Before a value lands in the frame of sg's parked goroutine.  A thread
+ * that is not a goroutine (a try_send, a buffered ring's wake) runs on
+ * through the pause: the receiver's stack mark goes first, so that the
+ * pause reads its stack (mgc.c, "What is not seen").  A goroutine
  * readies it before the world can stop, which clears the mark.
  */
-static inline struct g *chan_send_to(struct hchan *c, struct sudog *sg, const void *ep)
+static inline void chan_handoff_begin(struct sudog *sg)
 {
 	if (unlikely(!getg()))
 		stackmark_clear(sg->g);
+}
+
+/*
+ * Hand ep to the receiver sg dequeued from recvq (c locked).  Returns
+ * the goroutine to goready() once the caller has dropped its locks.
+ */
+static inline struct g *chan_send_to(struct hchan *c, struct sudog *sg, const void *ep)
+{
+	chan_handoff_begin(sg);
 	if (sg->elem) {
 		elemmove(sg->elem, ep, c->elemsize);
 		sg->elem = NULL;

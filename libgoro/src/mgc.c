@@ -1971,8 +1971,8 @@ static void scan_blockregs(struct g *gp)
  * transition, and the world cannot stop between the two (runtime code
  * is not preemptible).  A thread that is not a goroutine is not
  * stopped, so when such a thread hands a value to a parked receiver
- * (chan.c's ring_wake, chan.h's chan_send_to) it clears the receiver's
- * byte before the value lands in the frame ("What is not seen", above).  Big stacks keep their byte in their g, read
+ * it clears the receiver's byte before the value lands in the frame
+ * (chan.h's chan_handoff_begin; "What is not seen", above).  Big stacks keep their byte in their g, read
  * as the pause follows their list (scan_other_stacks).  Without
  * membarrier (Linux before 4.14, a seccomp filter) the pause reads
  * every stack; the bytes still spare the passes the stacks they read.
@@ -2220,12 +2220,26 @@ static inline bool all_scanned(const uint8_t *p)
 	return v == 0x0101010101010101ULL * STACK_SCANNED;
 }
 
-/* Slots [i0, i1) but those whose byte says this mark read them parked
- * and they have not run since: on the passes, as on the pause when the
- * bytes are to be trusted.  Returns the stacks read. */
+/* Is the stack whose byte is w left out of this read: on the passes,
+ * and in the pause when the bytes are to be trusted, the mark read it
+ * parked and it has not moved since?  invariants=1: the pause checks
+ * that it is as read (gp, or slot's g: looked up only then). */
+static bool stack_left_out(const uint8_t *w, bool concurrent,
+			   struct g *gp, size_t slot)
+{
+	if (!(concurrent || pause_skip) ||
+	    __atomic_load_n(w, __ATOMIC_RELAXED) != STACK_SCANNED)
+		return false;
+	if (unlikely(debug.invariants) && !concurrent)
+		stack_check_kept(gp ? gp : stack_slot_g(slot));
+	return true;
+}
+
+/* Slots [i0, i1) but those left out (stack_left_out).  Returns the
+ * stacks read. */
 static size_t scan_slots(size_t i0, size_t i1, struct g *me, bool concurrent)
 {
-	bool skip = concurrent || pause_skip;
+	bool eights = pause_skip && !concurrent && !debug.invariants;
 	uint32_t idx[SLOT_BATCH];
 	size_t nread = 0;
 
@@ -2236,14 +2250,12 @@ static size_t scan_slots(size_t i0, size_t i1, struct g *me, bool concurrent)
 		if (end > i1)
 			end = i1;
 		for (size_t i = i0; i < end; i++)
-			if (skip && !concurrent && !debug.invariants &&
-			    !(i % 8) && i + 8 <= end && all_scanned(w + i - i0))
+			if (eights && !(i % 8) && i + 8 <= end &&
+			    all_scanned(w + i - i0))
 				i += 7;	/* the world is stopped: 8 at once */
-			else if (!skip || __atomic_load_n(&w[i - i0],
-						__ATOMIC_RELAXED) != STACK_SCANNED)
+			else if (!stack_left_out(&w[i - i0], concurrent, NULL,
+						 i))
 				idx[n++] = (uint32_t)i;
-			else if (unlikely(debug.invariants) && !concurrent)
-				stack_check_kept(stack_slot_g(i));
 		scan_slot_list(idx, n, me, concurrent);
 		nread += n;
 		i0 = end;
@@ -2252,22 +2264,17 @@ static size_t scan_slots(size_t i0, size_t i1, struct g *me, bool concurrent)
 }
 
 /* The stacks that are not slots: the collector's, and the big ones
- * but for those whose byte says scanned, as scan_slots does.  Returns
- * how many it read. */
+ * but for those left out (their byte is in their g).  Returns how many
+ * it read. */
 static size_t scan_other_stacks(struct g *me, bool concurrent)
 {
-	bool skip = concurrent || pause_skip;
 	size_t n = 1;
 
 	scan_mystack(me);
 	for (struct g *gp = stack_big_first(); gp;
 	     gp = __atomic_load_n(&gp->stacklink, __ATOMIC_ACQUIRE)) {
-		if (skip && __atomic_load_n(&gp->bigmark, __ATOMIC_RELAXED) ==
-			    STACK_SCANNED) {
-			if (unlikely(debug.invariants) && !concurrent)
-				stack_check_kept(gp);
+		if (stack_left_out(gp->stackmark, concurrent, gp, 0))
 			continue;
-		}
 		scan_one(gp, me, concurrent);
 		n++;
 	}
