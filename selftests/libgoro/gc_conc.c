@@ -46,6 +46,9 @@ static uint64_t mix(uint64_t x)
 #define NKIDS		4
 #define NBALLAST	(TSAN ? 20000 : 300000)
 #define RUN_NS		(SANITIZED ? 1500 : 1000) * 1000 * 1000LL
+/* keepers, and as many idlers; under TSan each new goroutine's fiber
+ * costs milliseconds (its thread context), and 2 048 of them took 10 s */
+#define NKEEPERS	(TSAN ? 256 : 1024)
 
 struct cnode {
 	uint64_t id;
@@ -356,8 +359,6 @@ static void conc_main(void *arg)
 		setup(&muts[i], i, &wg);
 	goro_gc();		/* holders and ballast are old from here */
 	goro_read_memstats(&st0);
-	goro_waitgroup_add(&cwg, 1);
-	go(collector, &cwg);
 	if (nkeepers) {
 		feed = goro_chan_make(sizeof(struct cnode *), 0);
 		idle = goro_chan_make(sizeof(struct cnode *), 0);
@@ -373,6 +374,11 @@ static void conc_main(void *arg)
 		/* a cycle under way may stop before some keeper first ran */
 		keep_gc_first = st1.num_gc + 2;
 	}
+	/* after the keepers: a stop-the-world cycle (TSan builds) waits
+	 * for conc_main to yield, and goro_spawn is where it does, so
+	 * cycles back to back would let it make one keeper per cycle */
+	goro_waitgroup_add(&cwg, 1);
+	go(collector, &cwg);
 	for (int i = 0; i < 2; i++)
 		go(mutator, &muts[i]);
 	/* at least RUN_NS, 6 collections and the work run() asserts (slow
@@ -550,7 +556,7 @@ static void expect_idlers_left_out(struct __test_metadata *_metadata)
 
 TEST(parked_stacks_fed_during_mark)
 {
-	nkeepers = 1024;
+	nkeepers = NKEEPERS;
 	pause_below = 2 * nkeepers;
 	run_traced(_metadata, "gctrace=1", stacks_at_pause);
 	expect_idlers_left_out(_metadata);
@@ -561,7 +567,7 @@ TEST(parked_stacks_fed_during_mark)
  * may be heap pointers) and throws otherwise. */
 TEST(parked_stacks_fed_during_mark_checked)
 {
-	nkeepers = 1024;
+	nkeepers = NKEEPERS;
 	run(_metadata, "invariants=1");
 }
 
@@ -572,7 +578,7 @@ TEST(parked_stacks_fed_during_mark_checked)
  */
 TEST(parked_big_stacks_fed_during_mark)
 {
-	nkeepers = 1024;
+	nkeepers = NKEEPERS;
 	keeper_stack = 512 << 10;
 	pause_below = 2 * nkeepers;
 	run_traced(_metadata, "gctrace=1,invariants=1", stacks_at_pause);
@@ -587,7 +593,7 @@ TEST(parked_big_stacks_fed_during_mark)
  */
 TEST(parked_stacks_all_read_without_marks)
 {
-	nkeepers = 1024;
+	nkeepers = NKEEPERS;
 	pause_below = 2 * nkeepers;
 	run_traced(_metadata, "gctrace=1,gcstackmarks=0", stacks_at_pause);
 	TH_LOG("%d of %d concurrent pauses read under %ld stacks",
