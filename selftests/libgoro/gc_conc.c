@@ -120,7 +120,29 @@ static struct cnode *cnode_new(uint64_t id)
 	return c;
 }
 
-static bool cnode_ok(const struct cnode *c)
+/* A bad node, said on stderr (the first few): enough to tell a node
+ * freed and reused, or zeroed, from its child lost, and where. */
+static void cnode_report(const struct cnode *c, const char *where)
+{
+	static int said;	/* atomic */
+	const struct cnode *s = c->sub;
+	struct goro_memstats st;
+
+	if (__atomic_fetch_add(&said, 1, __ATOMIC_RELAXED) >= 8)
+		return;
+	fprintf(stderr, "# bad node %p (%s): id %#llx check %s alive %u; "
+		"sub %p", (void *)c, where, (unsigned long long)c->id,
+		c->check == mix(c->id) ? "ok" : "BAD", c->alive, (void *)s);
+	if (s)
+		fprintf(stderr, ": id %#llx check %s (want id %#llx)",
+			(unsigned long long)s->id,
+			s->check == mix(s->id) ? "ok" : "BAD",
+			(unsigned long long)~c->id);
+	goro_read_memstats(&st);
+	fprintf(stderr, "; %u collections so far\n", st.num_gc);
+}
+
+static bool cnode_sound(const struct cnode *c)
 {
 	const struct cnode *s = c->sub;
 
@@ -133,6 +155,16 @@ static bool cnode_ok(const struct cnode *c)
 			return false;
 	return true;
 }
+
+static bool cnode_check(const struct cnode *c, const char *where)
+{
+	if (cnode_sound(c))
+		return true;
+	cnode_report(c, where);
+	return false;
+}
+
+#define cnode_ok(c)	cnode_check((c), __func__)
 
 static long verify_holder(const struct holder *h, long *checked)
 {
