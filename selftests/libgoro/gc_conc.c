@@ -132,7 +132,8 @@ static void cnode_report(const struct cnode *c, const char *where)
 		return;
 	fprintf(stderr, "# bad node %p (%s): id %#llx check %s alive %u; "
 		"sub %p", (void *)c, where, (unsigned long long)c->id,
-		c->check == mix(c->id) ? "ok" : "BAD", c->alive, (void *)s);
+		c->check == mix(c->id) ? "ok" : "BAD",
+		__atomic_load_n(&c->alive, __ATOMIC_RELAXED), (void *)s);
 	if (s)
 		fprintf(stderr, ": id %#llx check %s (want id %#llx)",
 			(unsigned long long)s->id,
